@@ -1,0 +1,160 @@
+"""What a dataset is to the harness: class names, prompt templates and labelled image splits.
+
+A registered dataset factory returns a :class:`Dataset`; it must fail with
+:class:`DatasetNotFoundError` (whose message is the exact fix) before any model work when its data
+is missing. Splits hand out PIL images one at a time (the evaluation transform turns them into
+tensors in a batched DataLoader) and carry a fingerprint that names the exact data, so that the
+feature cache can be keyed on it.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The data for a dataset is not where it is looked for; the message says how to fix it."""
+
+
+class CorruptImageError(RuntimeError):
+    """An image file that cannot be decoded; the message names the file."""
+
+
+class ImageSplit(torch.utils.data.Dataset):
+    """A labelled sequence of images. ``__getitem__`` returns ``(PIL RGB image, label)``."""
+
+    def __init__(self, labels: Sequence[int], fingerprint: str, name: str = "test"):
+        self.labels = torch.as_tensor(list(labels), dtype=torch.long)
+        self.fingerprint = fingerprint
+        self.name = name
+        self.transform: Callable | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def image(self, index: int) -> Image.Image:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int):
+        img = self.image(index)
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, int(self.labels[index])
+
+    def with_transform(self, transform: Callable | None) -> "ImageSplit":
+        """A shallow copy whose items go through ``transform`` (for a DataLoader)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.transform = transform
+        return clone
+
+    def subset(self, indices: Sequence[int]) -> "ImageSplit":
+        return SubsetSplit(self, indices)
+
+
+class SubsetSplit(ImageSplit):
+    """Some items of another split (``--limit``, few-shot subsets), with its own fingerprint."""
+
+    def __init__(self, parent: ImageSplit, indices: Sequence[int]):
+        self.parent = parent
+        self.indices = [int(i) for i in indices]
+        digest = hashlib.sha256(",".join(map(str, self.indices)).encode()).hexdigest()[:16]
+        super().__init__(parent.labels[self.indices].tolist(), f"{parent.fingerprint}/subset-{digest}", parent.name)
+
+    def image(self, index: int) -> Image.Image:
+        return self.parent.image(self.indices[index])
+
+
+class FileSplit(ImageSplit):
+    """Images stored as files on disk."""
+
+    def __init__(self, paths: Sequence[Path | str], labels: Sequence[int], fingerprint: str, name: str = "test"):
+        if len(paths) != len(labels):
+            raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
+        super().__init__(labels, fingerprint, name)
+        self.paths = [Path(p) for p in paths]
+
+    def image(self, index: int) -> Image.Image:
+        path = self.paths[index]
+        try:
+            with Image.open(path) as img:
+                return img.convert("RGB")
+        except (UnidentifiedImageError, OSError, SyntaxError) as err:
+            raise CorruptImageError(
+                f"cannot read image {path}: {err}. Re-download or delete the file, then run again."
+            ) from err
+
+
+class TensorSplit(ImageSplit):
+    """Images held in memory as a uint8 tensor [N, 3, H, W] (the generated toy world)."""
+
+    def __init__(self, images: torch.Tensor, labels: Sequence[int], fingerprint: str, name: str = "test"):
+        super().__init__(labels, fingerprint, name)
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError("TensorSplit needs a uint8 tensor of shape [N, 3, H, W]")
+        self.images = images
+
+    def image(self, index: int) -> Image.Image:
+        return Image.fromarray(self.images[index].permute(1, 2, 0).numpy(), mode="RGB")
+
+
+@dataclass
+class Dataset:
+    """A dataset as the harness sees it.
+
+    ``templates`` is the single prompt of the zero-shot ``clip`` baseline; ``ensemble_templates`` the
+    prompt ensemble of ``clip-e``. Templates are ``str.format`` strings with one ``{}``.
+    ``splits`` maps a split name to a zero-argument loader (loading is deferred so that listing
+    datasets stays cheap). ``source`` records where the data came from (local folder, Hub
+    revision, generator), because Hub mirrors and local Zhou splits differ.
+    ``imagenet_indices``: for a subset of ImageNet's label space (ImageNet-A/-R), the index of each
+    class in ImageNet's 1000 classes, so that ImageNet-trained heads can be restricted to it.
+    ``descriptions``: a loader for per-class descriptions ``{classname: [sentence, ...]}``.
+    """
+
+    name: str
+    classnames: list[str]
+    templates: list[str]
+    ensemble_templates: list[str]
+    splits: dict[str, Callable[[], ImageSplit]]
+    source: str
+    test_split: str = "test"
+    train_split: str | None = "train"
+    val_split: str | None = "val"
+    fewshot_from: str | None = None
+    imagenet_indices: list[int] | None = None
+    descriptions: Callable[[], dict[str, list[str]]] | None = None
+    default_model: str | None = None  # the model a run uses when --model is not given
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classnames)
+
+    def split(self, name: str) -> ImageSplit:
+        try:
+            loader = self.splits[name]
+        except KeyError:
+            raise KeyError(f"dataset {self.name!r} has no split {name!r}; it has {sorted(self.splits)}") from None
+        return loader()
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named group of datasets and the averages its leaderboard table reports.
+
+    ``averages`` maps a column name to the datasets it averages, following the papers (e.g. the
+    OOD average is over the four ImageNet variants, not ImageNet itself). ``train_on``: the dataset
+    few-shot methods train on for the whole suite (domain generalisation), if any.
+    """
+
+    name: str
+    datasets: tuple[str, ...]
+    averages: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    train_on: str | None = None
+    description: str = ""

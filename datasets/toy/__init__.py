@@ -1,0 +1,51 @@
+"""The offline toy world (suite ``toy``): generated shape images in domains that mirror the
+ImageNet variants, class descriptions, and toy-clip, a small CLIP trained on it."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from zsbench.datasets.base import Dataset, Suite, TensorSplit
+from zsbench.harness.registry import register_dataset, register_suite
+
+from .domains import DOMAINS, GENERATOR_VERSION, PER_CLASS, Domain
+from .text import EVAL_TEMPLATE, EVAL_TEMPLATES, descriptions
+
+TOY_MODEL = "toy-clip"
+
+
+@functools.lru_cache(maxsize=None)
+def _split(domain: Domain, split: str) -> TensorSplit:
+    images, labels, boxes = domain.generate(split)
+    out = TensorSplit(images, labels.tolist(), domain.fingerprint(split), name=split)
+    out.boxes = boxes  # object boxes in [-1, 1] coordinates, for attention checks
+    return out
+
+
+def _dataset(domain: Domain, data_root: Path | None = None) -> Dataset:
+    classnames = list(domain.classes)
+    return Dataset(
+        name=domain.name,
+        classnames=classnames,
+        templates=[EVAL_TEMPLATE],
+        ensemble_templates=list(EVAL_TEMPLATES),
+        splits={s: functools.partial(_split, domain, s) for s in PER_CLASS},
+        source=f"generated:{GENERATOR_VERSION}",
+        fewshot_from="toy" if domain.classes == DOMAINS[0].classes and domain.name != "toy" else None,
+        descriptions=functools.partial(descriptions, classnames),
+        default_model=TOY_MODEL,
+        extra={"domain": domain.description},
+    )
+
+
+for _domain in DOMAINS:
+    register_dataset(_domain.name)(functools.partial(_dataset, _domain))
+
+register_suite("toy")(Suite(
+    name="toy",
+    datasets=tuple(d.name for d in DOMAINS),
+    averages=(("shift avg", ("toy-v2", "toy-sketch", "toy-r", "toy-a")),),
+    train_on="toy",
+    description="The offline toy world: generated shapes; toy-v2/-sketch/-r/-a mirror the ImageNet variants, "
+                "toy-fine is fine-grained. Model: toy-clip (committed weights).",
+))

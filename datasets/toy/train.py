@@ -1,0 +1,138 @@
+"""Train toy-clip: contrastive image/caption learning on freshly generated toy scenes.
+
+Plain contrastive training lets the loss fall through colour, size and background words and
+never learn shape. Three things make the image tower learn geometry: half of the captions name
+only the shape; an auxiliary cross-entropy of each image against the text embeddings of all
+shape prompts (written with ``TRAIN_TEMPLATES`` only, never the evaluation templates), with
+gradients into both towers; and hard-negative groups of images that share colour, texture,
+size and background and differ only in shape. Every step draws its batch from a generator
+seeded by (seed, step), so training is deterministic and needs no stored dataset.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import open_clip
+import torch
+import torch.nn.functional as F
+
+from . import model as toy_model
+from .render import BACKGROUNDS, COLOUR_NAMES, TEXTURES, Style, render, sample_scene
+from .shapes import SHAPE_NAMES
+from .text import TRAIN_TEMPLATES, caption
+
+MEAN = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
+STD = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    steps: int = 3200
+    batch_size: int = 128
+    lr: float = 1.5e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 80
+    aux_weight: float = 1.0
+    hard_group: int = 4  # images per hard-negative group in the second half of each batch
+    size: tuple[float, float] = (0.22, 0.85)
+    distractor_prob: float = 0.3
+    curriculum_steps: int = 800  # plain backgrounds fade from 70 % to 25 % over these steps
+    threads: int = 2
+    bf16: bool = True
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def training_style(cfg: TrainConfig, step: int, hard: bool) -> Style:
+    plain = 0.7 - 0.45 * min(1.0, step / max(1, cfg.curriculum_steps))
+    rest = (1 - plain) / 3
+    return Style(
+        size=cfg.size, background_weights=(plain, rest, rest, rest), distractors=(0, 3),
+        distractor_prob=cfg.distractor_prob, hard_groups=cfg.hard_group if hard else 1,
+    )
+
+
+def make_batch(cfg: TrainConfig, step: int, tokenizer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(normalised images, caption tokens, shape labels) of one training step."""
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    rng = random.Random(cfg.seed * 1_000_003 + step)
+    half = cfg.batch_size // 2
+    images, labels, texts = [], [], []
+    for hard, n in ((False, half), (True, cfg.batch_size - half)):
+        shapes = torch.randint(len(SHAPE_NAMES), (n,), generator=g)
+        style = training_style(cfg, step, hard)
+        scene = sample_scene(g, shapes, style)
+        images.append(render(scene, SHAPE_NAMES, style, g))
+        labels.append(shapes)
+        for i in range(n):
+            texts.append(caption(
+                rng, SHAPE_NAMES[scene.shape[i]], COLOUR_NAMES[scene.colour[i]], TEXTURES[scene.texture[i]],
+                BACKGROUNDS[scene.background[i]], float(scene.radius[i]), float(scene.cx[i]), float(scene.cy[i]),
+            ))
+    pixels = (torch.cat(images) - MEAN) / STD
+    return pixels, tokenizer(texts), torch.cat(labels)
+
+
+def _lr_at(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * progress))
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "embedding" in name or "logit_scale" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train(cfg: TrainConfig, on_step: Callable[[int, float], None] | None = None,
+          evaluate: Callable[[torch.nn.Module, int], None] | None = None, eval_every: int = 0) -> torch.nn.Module:
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    toy_model.register()
+    model = open_clip.create_model(toy_model.MODEL_NAME)
+    tokenizer = toy_model.tokenizer()
+    aux_tokens = torch.stack([tokenizer([t.format(s) for s in SHAPE_NAMES]) for t in TRAIN_TEMPLATES])
+    loss_fn = open_clip.ClipLoss()
+    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    model.train()
+    for step in range(cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(cfg, step)
+        pixels, tokens, labels = make_batch(cfg, step, tokenizer)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            img, txt, scale = model(pixels, tokens)
+            loss = loss_fn(img, txt, scale)
+            if cfg.aux_weight:
+                prompts = model.encode_text(aux_tokens[step % len(TRAIN_TEMPLATES)], normalize=True)
+                loss = loss + cfg.aux_weight * F.cross_entropy(scale * img @ prompts.T, labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        if on_step is not None:
+            on_step(step, loss.item())
+        if evaluate is not None and eval_every and ((step + 1) % eval_every == 0 or step + 1 == cfg.steps):
+            model.eval()
+            evaluate(model, step + 1)
+            model.train()
+    model.eval()
+    return model
+
+
+if __name__ == "__main__":  # quick timing
+    cfg = TrainConfig(steps=6, bf16="--fp32" not in __import__("sys").argv)
+    t0 = time.time()
+    train(cfg, on_step=lambda s, l: print(s, round(l, 3), round(time.time() - t0, 2), flush=True))

@@ -1,0 +1,49 @@
+"""``zsbench toy train``: train toy-clip with the committed config and write the artifact
+(weights, tokenizer merges, manifest with content hashes) that a fresh install evaluates with."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from safetensors.torch import save_file
+
+from . import model as toy_model
+from .domains import GENERATOR_VERSION
+from .train import TrainConfig, train
+
+
+def train_and_save(steps: int | None = None, output_dir: Path | None = None, console=None) -> dict:
+    cfg = TrainConfig() if steps is None else dataclasses.replace(TrainConfig(), steps=steps)
+    out_dir = Path(output_dir) if output_dir else toy_model.HERE
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bpe_path = out_dir / toy_model.BPE_PATH.name
+    bpe_path.write_bytes(toy_model.bpe_file_bytes())
+    start = time.perf_counter()
+    with Progress(TextColumn("[bold]training toy-clip"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.3f}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task("train", total=cfg.steps, loss=float("nan"))
+        model = train(cfg, on_step=lambda step, loss: progress.update(task, advance=1, loss=loss))
+    seconds = time.perf_counter() - start
+    weights_path = out_dir / toy_model.WEIGHTS_PATH.name
+    save_file({k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}, str(weights_path),
+              metadata={"train_config_hash": cfg.hash()})
+    manifest = {
+        "model": toy_model.MODEL_NAME,
+        "generator_version": GENERATOR_VERSION,
+        "train_config": dataclasses.asdict(cfg),
+        "train_config_hash": cfg.hash(),
+        "train_seconds": round(seconds, 1),
+        "torch_version": torch.__version__,
+        "weights_sha256": toy_model.sha256(weights_path),
+        "bpe_sha256": toy_model.sha256(bpe_path),
+        "config_sha256": toy_model.sha256(toy_model.CONFIG_PATH),
+    }
+    (out_dir / toy_model.MANIFEST_PATH.name).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    if console is not None:
+        console.print(f"trained toy-clip in {seconds:.0f} s ({cfg.steps} steps); wrote {weights_path} "
+                      f"({weights_path.stat().st_size / 1e6:.2f} MB, sha256 {manifest['weights_sha256'][:12]})")
+    return manifest

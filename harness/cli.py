@@ -1,0 +1,232 @@
+"""The ``zsbench`` command line (typer). Errors users can fix are printed as one clear message
+(naming the flag, file or dataset and the fix) with exit code 2, never as a stack trace."""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import registry
+from .runner import DEFAULT_SEEDS, RunSpec
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark zero-shot and few-shot CLIP classification methods.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect the real datasets on this machine.")
+toy_app = typer.Typer(no_args_is_help=True, help="The offline toy world and its toy-clip model.")
+app.add_typer(data_app, name="data")
+app.add_typer(toy_app, name="toy")
+out = Console()
+err = Console(stderr=True)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from zsbench.datasets.base import CorruptImageError, DatasetNotFoundError
+
+    from .config import ConfigError
+    from .models import ModelLoadError
+    from .runner import RunError
+
+    return (registry.UnknownNameError, ConfigError, RunError, DatasetNotFoundError, CorruptImageError, ModelLoadError)
+
+
+def friendly(fn):
+    """Turn the errors a user can fix into a red one-line message and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]: finished evaluations are saved; nothing half-written was left behind.")
+            raise typer.Exit(130) from None
+        except _user_errors() as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _csv(value: Optional[str]) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+@app.command()
+@friendly
+def run(
+    method: str = typer.Option(..., "--method", help="Method name(s), comma-separated."),
+    suite: Optional[str] = typer.Option(None, "--suite", help="A suite of datasets (see `zsbench list suites`)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name(s), comma-separated."),
+    model: Optional[str] = typer.Option(None, "--model", help="open_clip model name, hf-hub:ID, or toy-clip (default: the datasets' default, else ViT-B-16)."),
+    pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Pretrained tag, checkpoint PATH, or hf-hub:ID (default: openai for ViT-B-16)."),
+    shots: int = typer.Option(0, "--shots", help="K for few-shot methods (0: zero-shot)."),
+    seeds: str = typer.Option(",".join(map(str, DEFAULT_SEEDS)), "--seeds", help="Seeds for stochastic and few-shot methods."),
+    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda"),
+    precision: str = typer.Option("fp32", "--precision", help="fp32|fp16|bf16 (autocast on CUDA)"),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a fixed subset of N test images per dataset."),
+    set_: List[str] = typer.Option([], "--set", help="Hyperparameter override key=value or method.key=value (repeatable)."),
+    results_dir: Path = typer.Option(Path("results"), "--results-dir"),
+    force: bool = typer.Option(False, "--force", help="Re-run evaluations already in the results store."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Root of local datasets (default: $ZSBENCH_DATA)."),
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes for image decoding."),
+    latency_images: int = typer.Option(64, "--latency-images", help="Images timed for the latency columns."),
+    leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Leaderboard file to regenerate (default: leaderboard.md beside results/)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+):
+    """Evaluate methods on datasets; append the results to the Parquet store and re-render the leaderboard."""
+    from .progress import reporting
+    from .runner import Runner
+
+    try:
+        seed_list = tuple(int(s) for s in _csv(seeds))
+    except ValueError:
+        raise typer.BadParameter(f"--seeds {seeds!r}: expected comma-separated integers like 1,2,3") from None
+    spec = RunSpec(
+        methods=_csv(method), datasets=_csv(dataset), suite=suite, model=model, pretrained=pretrained, shots=shots,
+        seeds=seed_list, device=device, precision=precision, batch_size=batch_size, limit=limit, overrides=list(set_),
+        results_dir=results_dir, force=force, data_root=data_root, workers=workers, latency_images=latency_images,
+        leaderboard=leaderboard,
+    )
+    with reporting(progress and sys.stderr.isatty()) as reporter:
+        evaluations = Runner(spec, reporter=reporter if progress else None).run()
+    table = Table(title=f"zsbench run ({len(evaluations)} evaluations)")
+    for col in ("method", "dataset", "seed", "shots", "top-1 %", "top-5 %", "ms/image", "status"):
+        table.add_column(col)
+    for ev in evaluations:
+        r = ev.row
+        if ev.skipped:
+            table.add_row(r["method"], r["dataset"], str(r["seed"]), str(r["shots"]), "", "", "", "already stored")
+        else:
+            table.add_row(r["method"], r["dataset"], str(r["seed"]), str(r["shots"]), f"{r['acc1']:.2f}", f"{r['acc5']:.2f}",
+                          f"{r['latency_ms_per_image']:.2f}", "new")
+    out.print(table)
+
+
+@app.command("list")
+@friendly
+def list_(what: str = typer.Argument(..., help="methods | datasets | suites | models")):
+    """List registered methods, datasets, suites, or known models."""
+    table = Table()
+    if what == "methods":
+        import dataclasses
+
+        table.add_column("method"), table.add_column("needs"), table.add_column("hyperparameters (defaults)")
+        for name, cls in registry.METHODS.items():
+            params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config) if f.default is not dataclasses.MISSING)
+            table.add_row(name, ", ".join(sorted(n.value for n in cls.needs)), params)
+    elif what == "datasets":
+        table.add_column("dataset")
+        for name, _ in registry.DATASETS.items():
+            table.add_row(name)
+    elif what == "suites":
+        table.add_column("suite"), table.add_column("datasets"), table.add_column("averages")
+        for name, s in registry.SUITES.items():
+            table.add_row(name, ", ".join(s.datasets), "; ".join(f"{a}: {', '.join(ds)}" for a, ds in s.averages))
+    elif what == "models":
+        import open_clip
+
+        table.add_column("model"), table.add_column("pretrained tags")
+        table.add_row("toy-clip", "committed (offline toy world)")
+        for name in open_clip.list_models():
+            table.add_row(name, ", ".join(open_clip.list_pretrained_tags_by_model(name)))
+    else:
+        raise registry.UnknownNameError(f"unknown listing {what!r}; valid: methods, datasets, suites, models")
+    out.print(table)
+
+
+@app.command("leaderboard")
+@friendly
+def leaderboard_(
+    results_dir: Path = typer.Option(Path("results"), "--results-dir"),
+    output: Path = typer.Option(Path("leaderboard.md"), "--output"),
+    check: bool = typer.Option(False, "--check", help="Exit non-zero and print the difference when the file is stale."),
+):
+    """Render the leaderboard from the results store."""
+    from .leaderboard import check_leaderboard, write_leaderboard
+
+    if check:
+        ok, diff = check_leaderboard(results_dir, output)
+        if not ok:
+            err.print(f"[bold red]{output} is stale[/]: re-run `zsbench leaderboard --results-dir {results_dir} --output {output}`")
+            sys.stdout.write(diff)
+            raise typer.Exit(1)
+        out.print(f"{output} is up to date with {results_dir}")
+        return
+    write_leaderboard(results_dir, output)
+    out.print(f"wrote {output}")
+
+
+@app.command()
+@friendly
+def results(
+    results_dir: Path = typer.Option(Path("results"), "--results-dir"),
+    format: str = typer.Option("table", "--format", help="table|csv"),
+):
+    """Show the results store (latest row per evaluation)."""
+    import warnings
+
+    from .results_store import load_results
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = load_results(results_dir)
+    for w in caught:
+        err.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+    if format == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+        return
+    if format != "table":
+        raise typer.BadParameter(f"--format {format!r}: choose table or csv")
+    table = Table(title=f"{len(df)} evaluations in {results_dir}")
+    cols = ["method", "model", "pretrained", "dataset", "seed", "shots", "acc1", "acc5", "latency_ms_per_image", "device"]
+    for c in cols:
+        table.add_column(c)
+    for _, r in df.iterrows():
+        table.add_row(*[f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols])
+    out.print(table)
+
+
+@data_app.command("status")
+@friendly
+def data_status(data_root: Optional[Path] = typer.Option(None, "--data-root")):
+    """Which real datasets are on this machine, how big, and how to fix what is missing."""
+    from zsbench.datasets.status import dataset_status
+
+    table = Table(title="datasets", show_lines=True)
+    for c in ("dataset", "found", "where", "images", "classes", "split file", "missing / fix"):
+        table.add_column(c, overflow="fold")
+    for s in dataset_status(data_root):
+        images = ", ".join(f"{k} {v}" for k, v in s.n_images.items())
+        table.add_row(s.name, "yes" if s.found else "no", str(s.location or "-"), images or "-",
+                      str(s.n_classes or "-"), s.split_file or "-", s.fix or "")
+    out.print(table)
+
+
+@toy_app.command("train")
+@friendly
+def toy_train(
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override the committed training config (for experiments)."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Write the artifact here instead of the package (default)."),
+):
+    """Train toy-clip deterministically and write its weights, tokenizer and manifest."""
+    from zsbench.datasets.toy.training_cli import train_and_save
+
+    train_and_save(steps=steps, output_dir=output_dir, console=out)
+
+
+@toy_app.command("attention")
+@friendly
+def toy_attention(dataset: str = typer.Option("toy-a", "--dataset"), top_k: int = typer.Option(20, "--top-k")):
+    """How often toy-clip's last-layer CLS attention lands on the object (vs. its area fraction)."""
+    from zsbench.datasets.toy.attention_check import attention_on_object
+
+    stats = attention_on_object(dataset, top_k)
+    out.print(stats)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,69 @@
+"""On-disk cache of image and text features (and other derived tensors such as few-shot views).
+
+An entry is keyed by the hash of everything that determines its content: model + weights
+identity, dataset + split + data fingerprint, transform, view spec, prompt list. Entries are
+written to a temporary file and renamed into place, so a crash or Ctrl-C leaves either the old
+state or the complete new entry, never a partial file that would load.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("ZSBENCH_CACHE", Path.home() / ".cache" / "zsbench"))
+
+
+class FeatureCache:
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(**parts) -> str:
+        """Stable hash of the key parts (JSON with sorted keys; values must be JSON-able)."""
+        blob = json.dumps(parts, sort_keys=True, default=str)
+        return parts.get("kind", "entry") + "-" + hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def path(self, key: str) -> Path:
+        kind, _, digest = key.rpartition("-")
+        return self.root / (kind or "entry") / digest[:2] / f"{key}.pt"
+
+    def load(self, key: str) -> dict | None:
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # an unreadable entry is a miss; it is recomputed and replaced
+            return None
+
+    def save(self, key: str, payload: dict) -> None:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(payload, f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get_or_compute(self, key: str, compute: Callable[[], dict]) -> dict:
+        cached = self.load(key)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        self.misses += 1
+        payload = compute()
+        self.save(key, payload)
+        return payload

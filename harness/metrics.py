@@ -1,0 +1,22 @@
+"""Accuracy metrics computed by the harness from a method's logits (methods never score themselves)."""
+from __future__ import annotations
+
+import torch
+
+
+def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Top-1, top-5 (top-C when there are fewer classes) and mean per-class recall, in percent."""
+    logits, labels = logits.float().cpu(), labels.cpu()
+    n, c = logits.shape
+    if n != len(labels):
+        raise ValueError(f"{n} rows of logits for {len(labels)} labels")
+    top = logits.topk(min(5, c), dim=1).indices
+    correct1 = top[:, 0] == labels
+    correct5 = (top == labels[:, None]).any(1)
+    present = labels.unique()
+    recall = torch.stack([correct1[labels == k].float().mean() for k in present])
+    return {
+        "acc1": 100.0 * correct1.float().mean().item(),
+        "acc5": 100.0 * correct5.float().mean().item(),
+        "mean_per_class_recall": 100.0 * recall.mean().item(),
+    }

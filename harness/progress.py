@@ -1,0 +1,41 @@
+"""One rich progress display per run; every stage (encoding, training, evaluation) adds a task."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True)
+
+
+class Reporter:
+    """``reporter.task(description, total)`` returns ``advance(n=1)``; safe to call when disabled."""
+
+    def __init__(self, progress: Progress | None):
+        self._progress = progress
+
+    def task(self, description: str, total: int) -> Callable[[int], None]:
+        if self._progress is None:
+            return lambda n=1: None
+        task_id = self._progress.add_task(description, total=total)
+        return lambda n=1: self._progress.advance(task_id, n)
+
+    __call__ = task
+
+    def log(self, message: str) -> None:
+        (self._progress.console if self._progress else console).print(message)
+
+
+@contextmanager
+def reporting(enabled: bool = True) -> Iterator[Reporter]:
+    if not enabled:
+        yield Reporter(None)
+        return
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=console,
+    )
+    with progress:
+        yield Reporter(progress)

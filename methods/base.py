@@ -1,0 +1,74 @@
+"""The method plug-in contract.
+
+A method is a class registered with ``@register_method("name")``. It declares what it ``needs``;
+the runner prepares exactly that (cached global image features, raw images and the model,
+few-shot training data, class descriptions) into :class:`MethodInputs`, calls :meth:`Method.fit`
+once (timed as setup), then asks for logits. The harness, not the method, computes metrics.
+
+Hyperparameters live in the nested ``Config`` dataclass: defaults there, overrides from
+``--set key=value``, and the whole config is written into every results row.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+if TYPE_CHECKING:
+    from zsbench.datasets.base import Dataset, ImageSplit
+    from zsbench.harness.models import LoadedModel
+    from zsbench.harness.text_encoding import TextEncoder
+
+
+class Need(str, enum.Enum):
+    IMAGE_FEATURES = "image_features"  # cached global features of the evaluated split
+    IMAGES = "images"  # the raw images of the evaluated split (with the model)
+    FEWSHOT = "fewshot"  # a K-shot training subset (``--shots``)
+    DESCRIPTIONS = "descriptions"  # per-class descriptions {classname: [sentence, ...]}
+
+
+@dataclass
+class MethodInputs:
+    """What the runner hands a method. Fields a method did not ask for are ``None``."""
+
+    dataset: "Dataset"
+    model: "LoadedModel"
+    text: "TextEncoder"
+    seed: int
+    shots: int
+    image_features: torch.Tensor | None = None  # [N, D], L2-normalised
+    images: "ImageSplit | None" = None
+    fewshot: Any = None
+    descriptions: dict[str, list[str]] | None = None
+
+    @property
+    def classnames(self) -> list[str]:
+        return self.dataset.classnames
+
+
+class Method:
+    """Base class. Subclasses set ``needs`` and ``Config`` and implement ``fit`` + one logits path."""
+
+    name: ClassVar[str] = ""
+    needs: ClassVar[frozenset[Need]] = frozenset({Need.IMAGE_FEATURES})
+    uses_seed: ClassVar[bool] = False  # False: deterministic, evaluated once (seed recorded as 0)
+
+    @dataclass
+    class Config:
+        pass
+
+    def __init__(self, config: "Method.Config | None" = None):
+        self.config = config if config is not None else self.Config()
+
+    def fit(self, inputs: MethodInputs) -> None:
+        """One-time work before inference (text classifiers, few-shot fitting)."""
+
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """[N, D] normalised global image features -> [N, C] logits (feature methods)."""
+        raise NotImplementedError(f"method {self.name!r} does not work from global features")
+
+    def logits_from_images(self, images: "ImageSplit", inputs: MethodInputs) -> torch.Tensor:
+        """Raw images -> [N, C] logits (methods that need the model on each image, e.g. ABS)."""
+        raise NotImplementedError(f"method {self.name!r} does not work from raw images")

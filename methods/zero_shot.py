@@ -1,0 +1,42 @@
+"""Zero-shot CLIP baselines: a text classifier from class-name prompts, logits = 100 * cos.
+
+``clip`` uses the dataset's single prompt (CoOp's per-dataset template; "a photo of a {}." for
+the ImageNet family); ``clip-e`` averages the prompt ensemble (open_clip's 80 OpenAI ImageNet
+templates for the ImageNet family, per-dataset ensembles where defined).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from zsbench.harness.registry import register_method
+
+from .base import Method, MethodInputs, Need
+
+
+@register_method("clip")
+class ZeroShotCLIP(Method):
+    name = "clip"
+    needs = frozenset({Need.IMAGE_FEATURES})
+
+    @dataclass
+    class Config:
+        logit_scale: float = 100.0
+
+    def templates(self, inputs: MethodInputs) -> list[str]:
+        return inputs.dataset.templates
+
+    def fit(self, inputs: MethodInputs) -> None:
+        self.weights = inputs.text.classifier(inputs.classnames, self.templates(inputs))
+
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        return self.config.logit_scale * features @ self.weights.to(features.device, features.dtype).T
+
+
+@register_method("clip-e")
+class ZeroShotCLIPEnsemble(ZeroShotCLIP):
+    name = "clip-e"
+
+    def templates(self, inputs: MethodInputs) -> list[str]:
+        return inputs.dataset.ensemble_templates

@@ -1,0 +1,74 @@
+"""Feature cache: keys, atomic writes, and no re-encoding for a second method or run."""
+from __future__ import annotations
+
+import torch
+
+from zsbench.harness.feature_cache import FeatureCache
+from zsbench.harness.runner import RunSpec, Runner
+
+
+def test_keys_depend_on_every_part():
+    base = dict(kind="image", model="m|w", dataset="d", split="test", data="fp", transform="t", view="global")
+    keys = {FeatureCache.key(**base)}
+    for part in ("model", "dataset", "split", "data", "transform", "view"):
+        keys.add(FeatureCache.key(**{**base, part: base[part] + "x"}))
+    assert len(keys) == 7
+    assert FeatureCache.key(**base) == FeatureCache.key(**dict(reversed(list(base.items()))))
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    cache = FeatureCache(tmp_path)
+    key = cache.key(kind="image", x=1)
+    cache.save(key, {"features": torch.ones(2)})
+
+    def explode(obj, f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", explode)
+    try:
+        cache.save(key, {"features": torch.zeros(2)})
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.undo()
+    assert torch.equal(cache.load(key)["features"], torch.ones(2))  # old entry intact
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")]
+
+
+def test_unreadable_entry_is_recomputed(tmp_path):
+    cache = FeatureCache(tmp_path)
+    key = cache.key(kind="image", x=2)
+    cache.path(key).parent.mkdir(parents=True)
+    cache.path(key).write_bytes(b"not a torch file")
+    out = cache.get_or_compute(key, lambda: {"features": torch.arange(3)})
+    assert torch.equal(out["features"], torch.arange(3)) and cache.misses == 1
+    assert torch.equal(cache.load(key)["features"], torch.arange(3))
+
+
+def test_second_method_and_second_run_do_not_reencode(tmp_path, monkeypatch):
+    from zsbench.harness import runner as runner_module
+
+    loaded_models = []
+    real_load = runner_module.load_model
+
+    def counting_load(*args, **kwargs):
+        loaded = real_load(*args, **kwargs)
+        loaded.calls = 0
+        original = loaded.model.encode_image
+
+        def encode_image(pixels, *a, **k):
+            loaded.calls += len(pixels)
+            return original(pixels, *a, **k)
+
+        loaded.model.encode_image = encode_image
+        loaded_models.append(loaded)
+        return loaded
+
+    monkeypatch.setattr(runner_module, "load_model", counting_load)
+    spec = dict(methods=["clip", "clip-e"], datasets=["toy"], limit=40, latency_images=4, cache_dir=tmp_path / "cache",
+                results_dir=tmp_path / "results")
+    Runner(RunSpec(**spec)).run()
+    # 40 images encoded once for both methods, plus 4 warm-up + 4 timed latency images per method
+    assert loaded_models[0].calls == 40 + 2 * 8
+    Runner(RunSpec(**spec, force=True)).run()
+    assert loaded_models[1].calls == 2 * 8  # features came from the cache
