@@ -18,7 +18,8 @@ import torch
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("ZSBENCH_CACHE", Path.home() / ".cache" / "zsbench"))
+    """``$ZSBENCH_CACHE`` or ``~/.cache/zsbench``: features, few-shot subsets, learned state."""
+    return Path(os.environ.get("ZSBENCH_CACHE") or Path.home() / ".cache" / "zsbench").expanduser()
 
 
 class FeatureCache:

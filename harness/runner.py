@@ -7,13 +7,15 @@ keeps what it finished), and regenerates the leaderboard at the end.
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from zsbench.methods.base import Method, MethodInputs, Need
+from zsbench.datasets.fewshot import fewshot_subset
+from zsbench.methods.base import FewShotData, Method, MethodInputs, Need
 
 from . import environment
 from .config import build_config, config_hash, config_json, split_overrides
@@ -96,6 +98,7 @@ class Runner:
         self.spec = spec
         self.reporter = reporter
         self.cache = FeatureCache(spec.cache_dir)
+        self._sources: dict = {}  # datasets few-shot shots are drawn from (built once per run)
 
     def _log(self, message: str) -> None:
         if self.reporter is not None:
@@ -150,15 +153,14 @@ class Runner:
     def _evaluate(self, method: Method, dataset, split, features, loaded, text, seed: int, shots: int) -> dict:
         start = time.perf_counter()
         torch.manual_seed(seed)
-        inputs = MethodInputs(dataset=dataset, model=loaded, text=text, seed=seed, shots=shots, image_features=features)
+        inputs = MethodInputs(dataset=dataset, model=loaded, text=text, seed=seed, shots=shots, image_features=features,
+                              encode_images=functools.partial(self._encode, loaded))
         if Need.IMAGES in method.needs:
             inputs.images = split
         if Need.DESCRIPTIONS in method.needs:
             inputs.descriptions = method.load_descriptions(dataset) if hasattr(method, "load_descriptions") else dataset.descriptions()
         if Need.FEWSHOT in method.needs:
-            from zsbench.datasets.fewshot import fewshot_for
-
-            inputs.fewshot = fewshot_for(dataset, shots, seed, data_root=self.spec.data_root)
+            inputs.fewshot = self._fewshot(dataset, shots, seed)
         setup_start = time.perf_counter()
         with torch.no_grad():
             method.fit(inputs)
@@ -177,6 +179,26 @@ class Runner:
             "images_per_s": latency.images_per_s, "latency_ms_per_image": latency.ms_per_image,
             "data_source": dataset.source,
         }
+
+    def _encode(self, loaded, split, view: str = "global", transform=None) -> torch.Tensor:
+        return image_features(loaded, split.fingerprint, split, self.cache, self.spec.batch_size, self.spec.workers,
+                              view=view, transform=transform, progress=self.reporter)
+
+    def _fewshot(self, dataset, shots: int, seed: int) -> FewShotData:
+        source = dataset
+        if dataset.fewshot_from and dataset.fewshot_from != dataset.name:
+            if dataset.fewshot_from not in self._sources:
+                self._sources[dataset.fewshot_from] = DATASETS.get(dataset.fewshot_from)(self.spec.data_root)
+            source = self._sources[dataset.fewshot_from]
+        if source is not dataset and dataset.imagenet_indices is not None and source.n_classes == 1000:
+            target = list(dataset.imagenet_indices)
+        else:
+            missing = [c for c in dataset.classnames if c not in source.classnames]
+            if missing:
+                raise RunError(f"dataset {dataset.name!r} trains on {source.name!r}, which lacks classes {missing[:5]}")
+            target = [source.classnames.index(c) for c in dataset.classnames]
+        subset = fewshot_subset(source, shots, seed, cache_dir=self.spec.cache_dir)
+        return FewShotData(source=source, subset=subset, target_classes=target)
 
     @torch.no_grad()
     def _latency(self, method: Method, split, inputs: MethodInputs, loaded):

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 import torch
 
 if TYPE_CHECKING:
     from zsbench.datasets.base import Dataset, ImageSplit
+    from zsbench.datasets.fewshot import FewShotSubset
     from zsbench.harness.models import LoadedModel
     from zsbench.harness.text_encoding import TextEncoder
 
@@ -27,6 +28,27 @@ class Need(str, enum.Enum):
     IMAGES = "images"  # the raw images of the evaluated split (with the model)
     FEWSHOT = "fewshot"  # a K-shot training subset (``--shots``)
     DESCRIPTIONS = "descriptions"  # per-class descriptions {classname: [sentence, ...]}
+
+
+@dataclass
+class FewShotData:
+    """The K-shot data a few-shot method learns from. ``source`` is the evaluated dataset itself, or
+    the dataset its suite trains on (ImageNet for the ImageNet variants, ``toy`` for the toy
+    domains); ``target_classes[c]`` is the index in ``source.classnames`` of evaluated class ``c``
+    (ImageNet-A/-R evaluate 200 of ImageNet's 1000 classes). Every few-shot method gets the same
+    images for the same (dataset, K, seed)."""
+
+    source: "Dataset"
+    subset: "FewShotSubset"
+    target_classes: list[int]
+
+    @property
+    def train(self) -> "ImageSplit":
+        return self.subset.train
+
+    @property
+    def val(self) -> "ImageSplit | None":
+        return self.subset.val
 
 
 @dataclass
@@ -40,8 +62,11 @@ class MethodInputs:
     shots: int
     image_features: torch.Tensor | None = None  # [N, D], L2-normalised
     images: "ImageSplit | None" = None
-    fewshot: Any = None
+    fewshot: FewShotData | None = None
     descriptions: dict[str, list[str]] | None = None
+    # encode_images(split, view, transform) -> [N, D] normalised features, cached like the test
+    # features; ``view`` names what ``transform`` does (e.g. "aug10:rrc0.5-1:flip:seed1").
+    encode_images: Callable[..., torch.Tensor] | None = None
 
     @property
     def classnames(self) -> list[str]:

@@ -1,0 +1,212 @@
+"""Hugging Face Hub mirrors, loaded with ``datasets.load_dataset`` (Parquet or WebDataset repos, no
+loading scripts) at a pinned revision.
+
+A :class:`HubEntry` is declarative: repo, revision, split, image and label columns, and where the
+class names come from. Opening an entry is cheap (class names from the repo's metadata, the first
+Parquet file's schema footer, or a small text file fetched with ``huggingface_hub`` and cached);
+the images are downloaded when the split is first loaded. ``repo_id`` may also be a local folder
+laid out like a Hub repo, which takes the same code path (the tests use this).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import datasets  # Hugging Face datasets (absolute import; our package is zsbench.datasets)
+import fsspec
+import pyarrow.parquet as pq
+from huggingface_hub import hf_hub_download
+from PIL import Image, UnidentifiedImageError
+
+from . import imagenet, naming
+from .base import CorruptImageError, DatasetNotFoundError, ImageSplit
+
+
+@dataclass(frozen=True)
+class HubEntry:
+    """One Hub mirror of a dataset's evaluation split.
+
+    ``revision``: the repo commit to load; ``None`` is a placeholder for a mirror whose commit we
+    have not pinned yet (``main`` is loaded and the source says "unpinned").
+    ``classnames``: ``"features"`` (the label column is a ``ClassLabel``), ``"file:<name>"`` (a text
+    file at the repo root, one name per line in label order), or an ImageNet label space
+    (``"imagenet-1k"``, ``"imagenet-a"``, ``"imagenet-r"``) whose labels are either indices into
+    that space or WordNet ids.
+    """
+
+    repo_id: str
+    revision: str | None
+    split: str
+    image_column: str
+    label_column: str
+    classnames: str = "features"
+
+    @property
+    def where(self) -> str:
+        if Path(self.repo_id).is_dir():
+            return self.repo_id
+        return f"{self.repo_id}@{self.revision or 'main (unpinned)'}"
+
+
+@dataclass
+class HubData:
+    """An opened mirror: class names (CoOp's naming), a lazy loader of the test split, the source."""
+
+    classnames: list[str]
+    load_test: Callable[[], ImageSplit]
+    source: str
+    imagenet_indices: list[int] | None = None
+
+
+class HubSplit(ImageSplit):
+    """Rows of a Hugging Face dataset (Arrow, memory-mapped) with an image column."""
+
+    def __init__(self, table: datasets.Dataset, rows: list[int], labels: list[int], image_column: str, fingerprint: str, where: str, name: str = "test"):
+        super().__init__(labels, fingerprint, name)
+        self.table = table.select_columns([image_column])
+        self.rows = rows
+        self.image_column = image_column
+        self.where = where
+
+    def image(self, index: int) -> Image.Image:
+        row = self.rows[index]
+        try:
+            return self.table[row][self.image_column].convert("RGB")
+        except (UnidentifiedImageError, OSError, SyntaxError) as err:
+            raise CorruptImageError(
+                f"cannot decode the image in row {row} of {self.where}: {err}. Clear this dataset from the Hugging Face cache and run again."
+            ) from err
+
+
+def open_entry(dataset: str, entry: HubEntry, rename: naming.NameRule = naming.spaced) -> HubData:
+    """Resolve ``entry``'s class names (cheap) and return a lazy loader of its split. ``rename``
+    maps the mirror's raw class names to CoOp's (``None`` drops a class and its rows)."""
+    if entry.classnames in imagenet.LABEL_SPACES:
+        _builder(dataset, entry)  # an unreachable mirror fails now, before any model work
+        keys, names, indices = imagenet.label_space(entry.classnames)
+        new_label: list[int | None] = list(range(len(keys)))
+    else:
+        keys = _raw_classnames(dataset, entry)
+        renamed = [rename(k) for k in keys]
+        names = [n for n in renamed if n is not None]
+        new_label = _compact([n is not None for n in renamed])
+        indices = None
+
+    def load_test() -> HubSplit:
+        table = _load_split(dataset, entry)
+        rows, labels = _map_labels(entry, table[entry.label_column], keys, new_label)
+        digest = hashlib.sha256(repr((rows, labels)).encode()).hexdigest()[:16]
+        return HubSplit(table, rows, labels, entry.image_column, f"{dataset}/test/hub:{entry.where}/{digest}", entry.where)
+
+    return HubData(names, load_test, f"hub:{entry.where}", indices)
+
+
+def _compact(keep: list[bool]) -> list[int | None]:
+    """Old label -> new label once the dropped classes are removed."""
+    out, next_label = [], 0
+    for k in keep:
+        out.append(next_label if k else None)
+        next_label += k
+    return out
+
+
+def _unreachable(dataset: str, entry: HubEntry, err: Exception) -> DatasetNotFoundError:
+    return DatasetNotFoundError(
+        f"dataset {dataset!r}: cannot load the Hugging Face mirror {entry.where} ({type(err).__name__}: {err}). "
+        "Check the network (with HF_HUB_OFFLINE=1 the mirror must already be in the Hugging Face cache), "
+        "or use local data: set ZSBENCH_SOURCE=local and pass --data-root DIR or set ZSBENCH_DATA=DIR."
+    )
+
+
+def _require_column(entry: HubEntry, columns, column: str, role: str) -> None:
+    if column not in columns:
+        raise ValueError(
+            f"Hugging Face mirror {entry.where} (split {entry.split!r}) has no {role} column {column!r}; "
+            f"its columns are {sorted(columns)}. Fix the {role}_column of its HubEntry."
+        )
+
+
+def _raw_classnames(dataset: str, entry: HubEntry) -> list[str]:
+    kind, _, filename = entry.classnames.partition(":")
+    if kind == "file":
+        return _repo_file_lines(dataset, entry, filename)
+    if kind != "features":
+        raise ValueError(f"HubEntry {entry.repo_id}: classnames={entry.classnames!r} is not 'features', 'file:<name>' or an ImageNet label space")
+    features = _features(dataset, entry)
+    _require_column(entry, features, entry.label_column, "label")
+    _require_column(entry, features, entry.image_column, "image")
+    feature = features[entry.label_column]
+    if not isinstance(feature, datasets.ClassLabel):
+        raise ValueError(
+            f"Hugging Face mirror {entry.where}: label column {entry.label_column!r} is {feature}, not a ClassLabel "
+            "with class names; give its HubEntry classnames='file:<classnames file>'."
+        )
+    return list(feature.names)
+
+
+def _repo_file_lines(dataset: str, entry: HubEntry, filename: str) -> list[str]:
+    if Path(entry.repo_id).is_dir():
+        path = Path(entry.repo_id) / filename
+    else:
+        try:
+            path = Path(hf_hub_download(entry.repo_id, filename, repo_type="dataset", revision=entry.revision))
+        except OSError as err:
+            raise _unreachable(dataset, entry, err) from err
+    if not path.is_file():
+        raise DatasetNotFoundError(f"dataset {dataset!r}: {entry.where} has no {filename}, which its HubEntry names as the class-name file")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def _builder(dataset: str, entry: HubEntry) -> datasets.DatasetBuilder:
+    """The repo's builder: its metadata and data-file list, without the data."""
+    try:
+        return datasets.load_dataset_builder(entry.repo_id, revision=entry.revision)
+    except OSError as err:
+        raise _unreachable(dataset, entry, err) from err
+
+
+def _features(dataset: str, entry: HubEntry) -> datasets.Features:
+    """The repo's features from its card metadata, else from the first data file's Parquet schema
+    (which stores them), reading only the footer."""
+    builder = _builder(dataset, entry)
+    if builder.info.features is not None:
+        return builder.info.features
+    files = (builder.config.data_files or {}).get(entry.split)
+    if not files:
+        raise ValueError(f"Hugging Face mirror {entry.where} has no split {entry.split!r}; it has {sorted(builder.config.data_files or {})}")
+    try:
+        with fsspec.open(files[0], "rb") as f:
+            return datasets.Features.from_arrow_schema(pq.read_schema(f))
+    except OSError as err:
+        raise _unreachable(dataset, entry, err) from err
+
+
+def _load_split(dataset: str, entry: HubEntry) -> datasets.Dataset:
+    try:
+        table = datasets.load_dataset(entry.repo_id, revision=entry.revision, split=entry.split)
+    except OSError as err:
+        raise _unreachable(dataset, entry, err) from err
+    _require_column(entry, table.column_names, entry.label_column, "label")
+    _require_column(entry, table.column_names, entry.image_column, "image")
+    if not isinstance(table.features[entry.image_column], datasets.Image):
+        raise ValueError(f"Hugging Face mirror {entry.where}: column {entry.image_column!r} is {table.features[entry.image_column]}, not an image column")
+    return table
+
+
+def _map_labels(entry: HubEntry, values, keys: list[str], new_label: list[int | None]) -> tuple[list[int], list[int]]:
+    """Rows kept and their labels. A label value is an index into ``keys`` or one of ``keys``."""
+    position = {k: i for i, k in enumerate(keys)}
+    rows, labels = [], []
+    for row, value in enumerate(values):
+        index = value if isinstance(value, int) else position.get(value)
+        if index is None or not 0 <= index < len(keys):
+            raise ValueError(
+                f"Hugging Face mirror {entry.where}: row {row} has label {value!r} in column {entry.label_column!r}, "
+                f"which is not one of its {len(keys)} classes"
+            )
+        if new_label[index] is not None:
+            rows.append(row)
+            labels.append(new_label[index])
+    return rows, labels

@@ -1,0 +1,62 @@
+"""``zsbench data status``: for every real dataset, whether its local data is there, how much of it,
+and, when something is missing, exactly what and how to fix it (the same text a run fails with).
+
+Unlike a dataset factory this lists every split's images, so it takes a while on full data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalog import SPECS, DatasetSpec, inspect_local
+from .local_layouts import MissingDataError
+from .paths import resolve_data_root
+
+
+@dataclass
+class DatasetStatus:
+    """``found``: the evaluation data is usable; ``missing`` may still name optional parts (ImageNet's
+    train split, needed for few-shot training only). ``split_file``: the file the labels come from,
+    relative to ``location``. ``hub``: the mirror usable with ``ZSBENCH_SOURCE=hub``, if any."""
+
+    name: str
+    found: bool
+    location: Path | None
+    split_file: str | None = None
+    n_classes: int | None = None
+    n_images: dict[str, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    fix: str | None = None
+    hub: str | None = None
+
+
+def dataset_status(data_root: Path | str | None = None) -> list[DatasetStatus]:
+    """The status of every catalogued dataset under ``data_root`` (or ``$ZSBENCH_DATA``)."""
+    root = resolve_data_root(data_root)
+    return [_status(spec, root) for spec in SPECS.values()]
+
+
+def _status(spec: DatasetSpec, root: Path | None) -> DatasetStatus:
+    status = DatasetStatus(spec.name, found=False, location=root / spec.folder if root else None, hub=spec.hub.where if spec.hub else None)
+    try:
+        data = inspect_local(spec, root)
+    except MissingDataError as err:
+        status.missing, status.fix = err.missing, str(err)
+        return status
+    except ValueError as err:  # a malformed index file
+        status.fix = str(err)
+        return status
+    status.split_file, status.n_classes = data.index, len(data.classnames)
+    for name, loader in data.splits.items():
+        try:
+            paths, _ = loader()
+        except MissingDataError as err:
+            status.missing += err.missing
+            status.fix = str(err)
+            continue
+        except ValueError as err:
+            status.fix = str(err)
+            continue
+        status.n_images[name] = len(paths)
+    status.found = "test" in status.n_images
+    return status
