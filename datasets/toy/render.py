@@ -21,7 +21,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 COLOUR_NAMES = list(COLOURS)
 _PALETTE = torch.tensor(list(COLOURS.values()), dtype=torch.float32) / 255.0
-TEXTURES = ["plain", "striped", "dotted", "checkered"]
+TEXTURES = ["plain", "striped", "dotted", "checkered", "outlined"]  # outlined: hollow, coloured border
 BACKGROUNDS = ["plain", "noisy", "striped", "cluttered"]
 STYLES = ("natural", "outline", "rendition")
 
@@ -33,8 +33,8 @@ class Style:
     kind: str = "natural"  # natural | outline (sketch) | rendition (unusual palettes)
     size: tuple[float, float] = (0.45, 0.8)  # object radius, fraction of the half-width
     rotation: float = 25.0  # max |degrees|
-    texture_weights: tuple[float, ...] = (0.4, 0.2, 0.2, 0.2)
-    background_weights: tuple[float, ...] = (0.25, 0.25, 0.25, 0.25)
+    texture_weights: tuple[float, ...] = (0.5, 0.125, 0.125, 0.125, 0.125)
+    background_weights: tuple[float, ...] = (0.3, 0.25, 0.2, 0.25)
     clutter: tuple[int, int] = (6, 12)  # primitives on a cluttered background
     distractors: tuple[int, int] = (0, 0)  # non-class primitives drawn over the background
     distractor_prob: float = 1.0
@@ -213,12 +213,15 @@ def render(scene: Scene, class_names: list[str], style: Style, g: torch.Generato
         grad = ((x * 0.5 + 0.5).clamp(0, 1))[:, None]
         fg_img = _mix(c1[:, :, None, None], c2[:, :, None, None], grad)
         hatch = (torch.sin((x + y) * 5 * math.pi) > 0.3).float()
-        pattern = torch.maximum(pattern * 0.0, hatch * (torch.rand(n, 1, 1, generator=g) < 0.5))
+        pattern = hatch * (torch.rand(n, 1, 1, generator=g) < 0.5)
         second = c3[:, :, None, None]
         bgg = _mix(_vivid(g, n)[:, :, None, None] * 0.4, _vivid(g, n)[:, :, None, None] * 0.4, (v[None, None] * 0.5 + 0.5))
         img = _mix(img, bgg.expand_as(img), 0.8)
     fg_img = _mix(fg_img, second.expand_as(fg_img), 0.75 * pattern[:, None])
     alpha = torch.sigmoid(-dist_px / aa)[:, None]
+    if style.kind != "rendition":  # outlined objects keep only a border of 1.5 px
+        hollow = (scene.texture == TEXTURES.index("outlined"))[:, None, None, None]
+        alpha = torch.where(hollow, torch.sigmoid((1.5 - dist_px.abs()) / aa)[:, None], alpha)
     img = _mix(img, fg_img, alpha)
     if style.kind == "rendition":
         edge = torch.sigmoid((1.4 - dist_px.abs()) / aa)[:, None]

@@ -22,7 +22,7 @@ EVAL_TEMPLATES = [
 
 SIZE_WORDS = ["small", "medium", "large"]
 POSITION_WORDS = ["on the left", "on the right", "at the top", "at the bottom", "in the middle"]
-TEXTURE_WORDS = {"plain": "plain", "striped": "striped", "dotted": "dotted", "checkered": "checkered"}
+TEXTURE_WORDS = {"plain": "plain", "striped": "striped", "dotted": "dotted", "checkered": "checkered", "outlined": "outlined"}
 BACKGROUND_PHRASES = {
     "plain": "a plain background", "noisy": "a noisy background",
     "striped": "a striped background", "cluttered": "a cluttered background",

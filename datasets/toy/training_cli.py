@@ -16,7 +16,24 @@ from .domains import GENERATOR_VERSION
 from .train import TrainConfig, train
 
 
-def train_and_save(steps: int | None = None, output_dir: Path | None = None, console=None) -> dict:
+@torch.no_grad()
+def zero_shot_val(model, tokenizer) -> dict[str, float]:
+    """Zero-shot top-1 (%) on every toy domain's val split, with the evaluation templates."""
+    from .domains import DOMAINS
+    from .text import EVAL_TEMPLATES
+    from .train import MEAN, STD
+
+    out = {}
+    for domain in DOMAINS:
+        images, labels, _ = domain.generate("val")
+        feats = model.encode_image((images.float() / 255 - MEAN) / STD, normalize=True)
+        prompts = model.encode_text(tokenizer([t.format(c) for c in domain.classes for t in EVAL_TEMPLATES]), normalize=True)
+        weights = torch.nn.functional.normalize(prompts.view(len(domain.classes), len(EVAL_TEMPLATES), -1).mean(1), dim=-1)
+        out[domain.name] = round(100 * ((feats @ weights.T).argmax(1) == labels).float().mean().item(), 1)
+    return out
+
+
+def train_and_save(steps: int | None = None, output_dir: Path | None = None, console=None, eval_every: int = 0) -> dict:
     cfg = TrainConfig() if steps is None else dataclasses.replace(TrainConfig(), steps=steps)
     out_dir = Path(output_dir) if output_dir else toy_model.HERE
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -26,7 +43,13 @@ def train_and_save(steps: int | None = None, output_dir: Path | None = None, con
     with Progress(TextColumn("[bold]training toy-clip"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.3f}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
         task = progress.add_task("train", total=cfg.steps, loss=float("nan"))
-        model = train(cfg, on_step=lambda step, loss: progress.update(task, advance=1, loss=loss))
+        tokenizer = toy_model.tokenizer()
+
+        def report(model, step):
+            progress.console.print(f"step {step}: zero-shot val top-1 % {zero_shot_val(model, tokenizer)}")
+
+        model = train(cfg, on_step=lambda step, loss: progress.update(task, advance=1, loss=loss),
+                      evaluate=report if eval_every else None, eval_every=eval_every)
     seconds = time.perf_counter() - start
     weights_path = out_dir / toy_model.WEIGHTS_PATH.name
     save_file({k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}, str(weights_path),
