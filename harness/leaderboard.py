@@ -215,18 +215,20 @@ def load_published(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def _render_results(results_dir: str | Path) -> str:
+def render_results(results_dir: str | Path) -> str:
     """Render from the results store, the registered suites and the published CSV if present."""
     from zsbench.harness.registry import SUITES  # lazy: importing it loads every dataset plug-in
 
     published_path = Path(results_dir) / PUBLISHED_CSV
     published = load_published(published_path) if published_path.exists() else None
-    return render_leaderboard(load_results(results_dir), [s for _, s in SUITES.items()], published)
+    results = load_results(results_dir)
+    full = results[results["limit"].isna()]  # --limit smoke runs are not leaderboard numbers
+    return render_leaderboard(full, [s for _, s in SUITES.items()], published)
 
 
 def write_leaderboard(results_dir: str | Path, output: str | Path) -> str:
     """Render and write ``output`` atomically (a rename, so readers never see half a file)."""
-    text = _render_results(results_dir)
+    text = render_results(results_dir)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
@@ -242,7 +244,7 @@ def write_leaderboard(results_dir: str | Path, output: str | Path) -> str:
 
 def check_leaderboard(results_dir: str | Path, output: str | Path) -> tuple[bool, str]:
     """(whether ``output`` matches what the results render to, unified diff from it to that)."""
-    text = _render_results(results_dir)
+    text = render_results(results_dir)
     output = Path(output)
     current = output.read_bytes().decode("utf-8", errors="replace") if output.exists() else ""
     if current == text:

@@ -20,6 +20,9 @@ import pyarrow.parquet as pq
 
 # A results row is identified by these; a later row with the same key supersedes an earlier one.
 KEY_COLUMNS = ["method", "model", "pretrained", "dataset", "split", "seed", "shots", "config_hash"]
+# An evaluation is its key plus ``limit``: a ``--limit N`` smoke run scores other images, so it
+# neither replaces nor stands in for the full evaluation of the same key.
+IDENTITY_COLUMNS = KEY_COLUMNS + ["limit"]
 
 SCHEMA = pa.schema(
     [
@@ -192,11 +195,13 @@ def load_results(results_dir: str | Path, latest_only: bool = True) -> pd.DataFr
     order = df.assign(_when=when).sort_values(["_when", "run_id"], kind="stable", na_position="first").index
     df = df.loc[order]
     if latest_only:
-        df = df.drop_duplicates(KEY_COLUMNS, keep="last")
+        df = df.drop_duplicates(IDENTITY_COLUMNS, keep="last")
     return df.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
 
 
 def completed_keys(results_dir: str | Path) -> set[tuple]:
-    """Keys already in the results, as tuples in ``KEY_COLUMNS`` order (for resuming a run)."""
+    """Evaluations already in the results, as tuples in ``IDENTITY_COLUMNS`` order (the key, then
+    ``limit`` as an int or None), for resuming a run."""
     df = load_results(results_dir)
-    return set(zip(*(df[c].tolist() for c in KEY_COLUMNS)))
+    limits = [None if pd.isna(v) else int(v) for v in df["limit"]]
+    return set(zip(*(df[c].tolist() for c in KEY_COLUMNS), limits))

@@ -136,7 +136,7 @@ class Runner:
                 for seed in seeds:
                     key = (m, loaded.name, loaded.pretrained, dataset.name, dataset.test_split, seed, shots,
                            config_hash(m, configs[m]))
-                    if key in done:
+                    if key + (spec.limit,) in done:
                         self._log(f"skip {m} on {dataset.name} (seed {seed}): already in {spec.results_dir} (use --force)")
                         evaluations.append(Evaluation(dict(zip(("method", "model", "pretrained", "dataset", "split", "seed", "shots", "config_hash"), key)), skipped=True))
                         continue

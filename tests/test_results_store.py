@@ -148,10 +148,20 @@ def test_completed_keys_are_plain_tuples_for_resuming(tmp_path):
     writer.append(make_row())
     writer.append(make_row(dataset="eurosat", seed=2, shots=16, method="coop"))
     assert completed_keys(tmp_path) == {
-        ("clip", "ViT-B-16", "openai", "dtd", "test", 0, 0, "0123456789ab"),
-        ("coop", "ViT-B-16", "openai", "eurosat", "test", 2, 16, "0123456789ab"),
+        ("clip", "ViT-B-16", "openai", "dtd", "test", 0, 0, "0123456789ab", None),
+        ("coop", "ViT-B-16", "openai", "eurosat", "test", 2, 16, "0123456789ab", None),
     }
-    assert all(type(v) in (str, int) for key in completed_keys(tmp_path) for v in key)
+    assert all(type(v) in (str, int) for key in completed_keys(tmp_path) for v in key[:-1])
+
+
+def test_a_limited_run_neither_replaces_nor_completes_the_full_evaluation(tmp_path):
+    full, smoke = RunWriter(tmp_path), RunWriter(tmp_path)
+    full.append(make_row(acc1=70.0))
+    smoke.append(make_row(acc1=10.0, limit=20))
+    df = load_results(tmp_path)
+    assert sorted(df["acc1"]) == [10.0, 70.0]
+    key = ("clip", "ViT-B-16", "openai", "dtd", "test", 0, 0, "0123456789ab")
+    assert completed_keys(tmp_path) == {key + (None,), key + (20,)}
     assert completed_keys(tmp_path / "missing") == set()
 
 
