@@ -211,11 +211,12 @@ def data_status(data_root: Optional[Path] = typer.Option(None, "--data-root")):
 def toy_train(
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the committed training config (for experiments)."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Write the artifact here instead of the package (default)."),
+    eval_every: int = typer.Option(500, "--eval-every", help="Report zero-shot val accuracy every N steps (0: never)."),
 ):
     """Train toy-clip deterministically and write its weights, tokenizer and manifest."""
     from zsbench.datasets.toy.training_cli import train_and_save
 
-    train_and_save(steps=steps, output_dir=output_dir, console=out)
+    train_and_save(steps=steps, output_dir=output_dir, console=out, eval_every=eval_every)
 
 
 @toy_app.command("attention")

@@ -61,21 +61,19 @@ class TextEncoder:
     def _encode_uncached(self, prompts: Sequence[str]) -> torch.Tensor:
         model, dev = self.loaded.model, self.loaded.device
         tokens = self.loaded.tokenizer(list(prompts))
+        # Length-sorted batches waste the least compute on padding once it is trimmed.
         order = torch.argsort((tokens != 0).sum(-1), stable=True) if self.trimmed else torch.arange(len(prompts))
-        out = torch.empty(len(prompts), 0)
+        advance = self.progress("encoding prompts", len(prompts)) if self.progress else None
         chunks = []
-        batches = range(0, len(prompts), self.batch_size)
-        task = self.progress("encoding prompts", len(prompts)) if self.progress else None
-        for start in batches:
-            idx = order[start:start + self.batch_size]
-            batch = tokens[idx].to(dev)
+        for start in range(0, len(prompts), self.batch_size):
+            batch = tokens[order[start:start + self.batch_size]].to(dev)
             with self.loaded.autocast():
                 feats = encode_text_trimmed(model, batch) if self.trimmed else model.encode_text(batch)
             chunks.append(F.normalize(feats.float(), dim=-1).cpu())
-            if task:
-                task(len(idx))
+            if advance:
+                advance(len(batch))
+        out = torch.empty(len(prompts), chunks[0].shape[1]) if chunks else torch.empty(0, 0)
         if chunks:
-            out = torch.empty(len(prompts), chunks[0].shape[1])
             out[order] = torch.cat(chunks)
         return out
 
