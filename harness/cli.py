@@ -20,7 +20,7 @@ toy_app = typer.Typer(no_args_is_help=True, help="The offline toy world and its 
 app.add_typer(data_app, name="data")
 app.add_typer(toy_app, name="toy")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines: paths and fixes copy-paste
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -21,7 +21,7 @@ from . import environment
 from .config import build_config, config_hash, config_json, split_overrides
 from .feature_cache import FeatureCache
 from .image_features import image_features
-from .latency import measure
+from .latency import Latency, measure
 from .leaderboard import write_leaderboard
 from .metrics import classification_metrics
 from .models import DEFAULT_MODEL, DEFAULT_PRETRAINED, load_model
@@ -82,7 +82,7 @@ def resolve_datasets(spec: RunSpec) -> list[str]:
         raise RunError("nothing to evaluate: give --suite S or --dataset D[,D...]")
     for name in spec.datasets:
         DATASETS.get(name)
-    return list(spec.datasets)
+    return list(dict.fromkeys(spec.datasets))  # each dataset once, in the order given
 
 
 @dataclass
@@ -173,6 +173,7 @@ class Runner:
         metrics = classification_metrics(logits, split.labels)
         latency = self._latency(method, split, inputs, loaded)
         return {
+            **getattr(method, "extra_results", {}),  # what a method reports about itself (e.g. GDA's alpha)
             "dataset": dataset.name, "split": dataset.test_split, "seed": seed, "shots": shots,
             **metrics, "n_images": len(split), "n_classes": dataset.n_classes,
             "seconds_total": time.perf_counter() - start, "setup_seconds": setup_seconds,
@@ -205,6 +206,8 @@ class Runner:
         """Per-image inference cost on the first images of the split, setup excluded: the image
         encoder plus the head for feature methods, the method's whole image path otherwise."""
         n = min(self.spec.latency_images, len(split))
+        if n == 0:
+            return Latency(float("nan"), float("nan"))
         sample = split.subset(range(n))
         if Need.IMAGE_FEATURES not in method.needs:
             return measure(lambda: method.logits_from_images(sample, inputs), n, loaded.device)

@@ -47,17 +47,25 @@ def test_run_writes_parquet_that_pandas_reads(toy_run):
     assert "top-1 %" in result.output
 
 
-def test_run_regenerates_leaderboard_and_check_passes(toy_run):
+def test_limited_runs_stay_off_the_leaderboard(toy_run):
     root, _ = toy_run
-    board = root / "leaderboard.md"
+    assert "No results" in (root / "leaderboard.md").read_text()
+
+
+def test_run_regenerates_leaderboard_and_check_passes(tmp_path):
+    results = tmp_path / "results"
+    res = invoke("run", "--method", "clip,clip-e", "--dataset", "toy-fine", "--latency-images", "4",
+                 "--results-dir", str(results), "--no-progress")
+    assert res.exit_code == 0, res.output
+    board = tmp_path / "leaderboard.md"  # beside a folder named results/
     text = board.read_text()
-    assert "| clip-e | toy-clip |" in text and "shift avg" in text
-    ok = invoke("leaderboard", "--results-dir", str(root / "results"), "--output", str(board), "--check")
+    assert "| clip-e | toy-clip | committed | 0 |" in text and "shift avg" in text
+    ok = invoke("leaderboard", "--results-dir", str(results), "--output", str(board), "--check")
     assert ok.exit_code == 0, ok.output
     board.write_text(text.replace("| clip-e |", "| clip-x |"))
-    stale = invoke("leaderboard", "--results-dir", str(root / "results"), "--output", str(board), "--check")
-    assert stale.exit_code == 1 and "-| clip-x |" in stale.output.replace("- | clip-x", "-| clip-x")
-    invoke("leaderboard", "--results-dir", str(root / "results"), "--output", str(board))
+    stale = invoke("leaderboard", "--results-dir", str(results), "--output", str(board), "--check")
+    assert stale.exit_code == 1 and "-| clip-x |" in stale.output and "+| clip-e |" in stale.output
+    invoke("leaderboard", "--results-dir", str(results), "--output", str(board))
     assert board.read_text() == text  # re-rendering gives the same bytes
 
 
@@ -66,7 +74,7 @@ def test_rerun_resumes_and_same_accuracies(toy_run):
     before = zsbench.load_results(root / "results")
     again = invoke("run", "--method", "clip-e", "--dataset", "toy,toy-a", "--limit", "60", "--latency-images", "4",
                    "--results-dir", str(root / "results"), "--no-progress")
-    assert again.exit_code == 0 and again.output.count("already stored") == 2
+    assert again.exit_code == 0 and again.output.count("stored") == 2 and "new" not in again.output
     forced_dir = root / "forced"
     forced = invoke("run", "--method", "clip-e", "--dataset", "toy,toy-a", "--limit", "60", "--latency-images", "4",
                     "--results-dir", str(forced_dir), "--no-progress", "--force")
@@ -102,7 +110,7 @@ def test_set_changes_config_hash_and_is_recorded(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["run", "--method", "nope", "--suite", "toy"], "unknown method 'nope'; valid methods: clip, clip-e"),
+    (["run", "--method", "nope", "--suite", "toy"], "unknown method 'nope'; valid methods: abs, clip, clip-d, clip-e"),
     (["run", "--method", "clip", "--suite", "nope"], "unknown suite 'nope'; valid suites:"),
     (["run", "--method", "clip", "--dataset", "toy,nope"], "unknown dataset 'nope'; valid datasets:"),
     (["run", "--method", "clip", "--suite", "toy", "--set", "top_k=3"], "none of the selected methods (clip) has a hyperparameter 'top_k'"),
@@ -140,7 +148,7 @@ def test_missing_dataset_fails_before_model_work_with_the_fix(tmp_path, monkeypa
                               "--results-dir", str(tmp_path / "r")])
     assert res.exit_code == 2, res.output
     text = " ".join(res.output.split())
-    assert "dtd" in text and "split_zhou_DescribableTextures.json" in text and str(tmp_path) in text
+    assert "dataset 'dtd' not found" in text and "Zhou split file" in text and str(tmp_path / "dtd") in text
 
 
 def test_data_status_lists_every_real_dataset(tmp_path):

@@ -20,7 +20,8 @@ def test_unknown_name_lists_valid_names():
     with pytest.raises(UnknownNameError) as err:
         METHODS.get("nope")
     assert "unknown method 'nope'" in str(err.value)
-    assert "clip, clip-e" in str(err.value)
+    assert str(err.value).endswith("valid methods: " + ", ".join(METHODS.names()))
+    assert "clip, clip-d, clip-e" in str(err.value)
 
 
 def test_duplicate_registration_is_refused():
