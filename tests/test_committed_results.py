@@ -2,7 +2,7 @@
 results/, and the committed toy accuracies reproduce when re-evaluated from scratch."""
 from __future__ import annotations
 
-import shutil
+import json
 import subprocess
 from pathlib import Path
 
@@ -56,14 +56,15 @@ def test_committed_toy_results_exist(committed):
 def test_committed_toy_accuracies_reproduce(committed, tmp_path):
     rows = _reproducible_rows(committed[0])
     for (method, config_json), group in rows.groupby(["method", "config_json"]):
-        import json
-
-        overrides = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in json.loads(config_json).items()]
-        Runner(RunSpec(methods=[method], datasets=sorted(group["dataset"]), overrides=overrides, latency_images=1,
+        config = json.loads(config_json)
+        overrides = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in config.items()]
+        seeds = tuple(sorted(int(s) for s in group["seed"].unique()))
+        Runner(RunSpec(methods=[method], datasets=sorted(group["dataset"].unique()), overrides=overrides,
+                       seeds=seeds if seeds != (0,) else (1, 2, 3), latency_images=1,
                        results_dir=tmp_path / method, cache_dir=tmp_path / "cache")).run()
-        fresh = zsbench.load_results(tmp_path / method).set_index("dataset")
+        fresh = zsbench.load_results(tmp_path / method).set_index(["dataset", "seed"])
         for _, row in group.iterrows():
-            got = fresh.loc[row["dataset"]]
+            got = fresh.loc[(row["dataset"], row["seed"])]
             assert got["config_hash"] == row["config_hash"], (method, row["dataset"])
             tolerance = 50.0 / row["n_images"]  # less than one image
-            assert abs(got["acc1"] - row["acc1"]) < tolerance, (method, row["dataset"], got["acc1"], row["acc1"])
+            assert abs(got["acc1"] - row["acc1"]) < tolerance, (method, row["dataset"], row["seed"], got["acc1"], row["acc1"])
