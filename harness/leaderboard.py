@@ -166,7 +166,7 @@ def _suite_section(data: pd.DataFrame, suite: "Suite", published: pd.DataFrame |
     lines = [f"## {suite.name}", ""]
     if suite.description:
         lines += [suite.description, ""]
-    lines += _table(header, rows, n_left=4)
+    lines += _table(header, rows, n_left=4) if rows else ["No zsbench results for this suite yet."]
     if devices:
         lines += ["", "Latency measured on:"]
         lines += [f"- [{i}] {_device_label(key)}" for key, i in devices.items()]
@@ -180,12 +180,14 @@ def _suite_section(data: pd.DataFrame, suite: "Suite", published: pd.DataFrame |
 def render_leaderboard(df: pd.DataFrame, suites: list["Suite"], published: pd.DataFrame | None = None) -> str:
     """The leaderboard markdown for ``df`` (one row per key, as ``load_results`` returns it).
 
-    One section per suite with results for any of its datasets, in the order of ``suites``.
+    One section per suite with results or published numbers for any of its datasets, in the order
+    of ``suites``.
     """
     blocks = [HEADER.rstrip("\n")]
     for suite in suites:
         data = df[df["dataset"].isin(suite.datasets)]
-        if not data.empty:
+        has_published = published is not None and published["dataset"].isin(suite.datasets).any()
+        if not data.empty or has_published:
             blocks.append("\n".join(_suite_section(data, suite, published)))
     if len(blocks) == 1:
         blocks.append("No results in `results/` yet.")
