@@ -123,19 +123,20 @@ def test_published_table_with_delta_and_sources():
     section = text.split("### Published numbers\n\n", 1)[1]
     table = section.split("\n\n")[0].splitlines()
     assert table[0] == "| method | backbone | shots | source | imagenet | imagenet-v2 | imagenet-a | OOD avg |"
-    assert "| clip | ViT-B-16 | 0 | [S2] | 66.73 | 60.83 | 47.77 | 54.30 |" in table
+    assert "| clip | ViT-B-16 | 0 | [S3] | 66.73 | 60.83 | 47.77 | 54.30 |" in table
     # ours (66.7, 60.8, 47.8) minus published; OOD avg 54.30 - (60.83 + 47.77) / 2 = 0.00
-    clip_row = table.index("| clip | ViT-B-16 | 0 | [S2] | 66.73 | 60.83 | 47.77 | 54.30 |")
+    clip_row = table.index("| clip | ViT-B-16 | 0 | [S3] | 66.73 | 60.83 | 47.77 | 54.30 |")
     assert table[clip_row + 1] == "| Δ ours − published | ViT-B-16 (openai) | 0 |  | -0.03 | -0.03 | +0.03 | +0.00 |"
-    coop_row = table.index("| coop | ViT-B-16 | 16 | [S2] | 71.51 | 64.20 | 49.71 | 56.95 |")
+    coop_row = table.index("| coop | ViT-B-16 | 16 | [S3] | 71.51 | 64.20 | 49.71 | 56.95 |")
     assert table[coop_row + 1] == "| Δ ours − published | ViT-B-16 (openai) | 16 |  | -0.51 | -0.20 | – | – |"
     # no measured gda row: no delta line; RN50 has only ImageNet in this suite
     gda_rn50 = table.index("| gda | RN50 | 16 | [S1] | 63.82 | – | – | – |")
-    assert table[gda_rn50 + 1].startswith("| gda | ViT-B-16 | 16 |")
+    assert table[gda_rn50 + 1].startswith("| gda | ViT-B-16 | 16 | [S2]")
     assert sum(line.startswith("| Δ") for line in table) == 2
     assert section.split("Sources:\n", 1)[1] == (
-        "- [S1] Wang et al. 2024, GDA (ICLR), reference logs, robustness\n"
-        "- [S2] Zhou et al. 2022, CoCoOp (CVPR), Table 2 domain generalisation\n"
+        "- [S1] Wang et al. 2024, GDA (ICLR), reference logs, few-shot classification\n"
+        "- [S2] Wang et al. 2024, GDA (ICLR), reference logs, robustness\n"
+        "- [S3] Zhou et al. 2022, CoCoOp (CVPR), Table 2 domain generalisation\n"
     )
 
 
