@@ -1,9 +1,12 @@
-"""TOY-SUITE ACCURACY COMPARISON (marker ``toy_accuracy``; ~2-3 minutes on 2 CPU cores).
+"""TOY-SUITE ACCURACY COMPARISON (marker ``toy_accuracy``; ~3-4 minutes of one CPU core, most of it
+CoOp encoding 200 epochs x 192 augmented images per seed).
 
 The few-shot methods at their reference defaults on the toy world, 16 shots, seeds 1-3, against
 zero-shot ``clip-e``: GDA and CoOp must beat it on ``toy`` (averaged over the seeds). Every number,
-CoCoOp's and ZPE's against the equal-weight ensemble of the same prompt pool included, is printed
-(``pytest -s``) and written to the run's leaderboard under the test's temporary folder.
+ZPE's against the equal-weight ensemble of the same prompt pool included, is printed
+(``pytest -s``) along with the run's leaderboard (under the test's temporary folder). CoCoOp is left
+out to keep the time down; ``zsbench run --method gda,coop,cocoop,zpe,zpe-equal --suite toy --shots 16``
+reports it with the rest.
 
 It is deselected from the default test run (it trains CoOp and CoCoOp for minutes); run it with
 ``pytest -s -m toy_accuracy tests/test_fewshot_methods_toy.py``.
@@ -20,7 +23,7 @@ from zsbench.harness.runner import Runner, RunSpec
 
 pytestmark = pytest.mark.toy_accuracy
 
-METHODS = ["clip-e", "gda", "coop", "cocoop", "zpe", "zpe-select", "zpe-equal"]
+METHODS = ["clip-e", "gda", "coop", "zpe", "zpe-select", "zpe-equal"]  # CoCoOp (+~75 s): see the CLI run
 SEEDS = (1, 2, 3)
 
 
@@ -47,7 +50,7 @@ def test_few_shot_methods_beat_zero_shot_clip_on_toy(tmp_path: Path):
         spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
         print(f"  {method:<11} {statistics.mean(values):6.2f}{spread}   {['%.2f' % v for v in values]}")
     print((tmp_path / "leaderboard.md").read_text())
-    assert len(acc["gda"]) == len(acc["coop"]) == len(acc["cocoop"]) == 3 and len(acc["clip-e"]) == 1
+    assert len(acc["gda"]) == len(acc["coop"]) == 3 and len(acc["clip-e"]) == 1
     zero_shot = acc["clip-e"][0]
     assert statistics.mean(acc["gda"]) > zero_shot, (acc["gda"], zero_shot)
     assert statistics.mean(acc["coop"]) > zero_shot, (acc["coop"], zero_shot)
