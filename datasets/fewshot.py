@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from zsbench.harness.atomic import atomic_write
 from zsbench.harness.feature_cache import default_cache_dir
 
 from .base import Dataset, ImageSplit, SubsetSplit
@@ -103,13 +102,5 @@ def _write_cache(path: Path, train: ImageSplit, val: ImageSplit | None, indices:
         "train": indices[0],
         "val": indices[1],
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path, "w") as f:
+        json.dump(record, f)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import torch
+
+from .atomic import atomic_write
 
 
 def default_cache_dir() -> Path:
@@ -48,16 +49,8 @@ class FeatureCache:
             return None
 
     def save(self, key: str, payload: dict) -> None:
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(self.path(key)) as f:
+            torch.save(payload, f)
 
     def get_or_compute(self, key: str, compute: Callable[[], dict]) -> dict:
         cached = self.load(key)

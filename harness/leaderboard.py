@@ -7,14 +7,13 @@ results, so there is no clock, every sort is total and every float has a fixed f
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from zsbench.harness.atomic import atomic_write
 from zsbench.harness.results_store import load_results
 
 if TYPE_CHECKING:
@@ -231,16 +230,8 @@ def render_results(results_dir: str | Path) -> str:
 def write_leaderboard(results_dir: str | Path, output: str | Path) -> str:
     """Render and write ``output`` atomically (a rename, so readers never see half a file)."""
     text = render_results(results_dir)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(output) as f:
+        f.write(text.encode("utf-8"))
     return text
 
 

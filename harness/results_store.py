@@ -7,9 +7,7 @@ All files share one explicit schema, so runs from different machines and version
 from __future__ import annotations
 
 import numbers
-import os
 import secrets
-import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from .atomic import atomic_write
 
 # A results row is identified by these; a later row with the same key supersedes an earlier one.
 KEY_COLUMNS = ["method", "model", "pretrained", "dataset", "split", "seed", "shots", "config_hash"]
@@ -103,16 +103,8 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
     The rename is atomic, so readers see the old file or the new one, never a partial one; on any
     error (Ctrl-C included) the temp file is removed.
     """
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(table, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        pq.write_table(table, f)
 
 
 class RunWriter:
