@@ -73,6 +73,20 @@ def limited(split, limit: int | None):
     return split.subset(order.tolist())
 
 
+def restrict_to_classes(split, features, class_subset, n_classes: int):
+    """Base-to-new evaluation: a method that sets ``class_subset`` (evaluated labels, in order) is
+    scored on the test images of those classes only, relabelled 0..len-1 in that order, and
+    returns logits over just those classes. Returns (split, features, n_classes)."""
+    if class_subset is None:
+        return split, features, n_classes
+    lookup = torch.full((n_classes,), -1, dtype=torch.long)
+    lookup[torch.as_tensor(list(class_subset), dtype=torch.long)] = torch.arange(len(class_subset))
+    keep = (lookup[split.labels] >= 0).nonzero().flatten()
+    sub = split.subset(keep.tolist())
+    sub.labels = lookup[sub.labels]
+    return sub, (features[keep] if features is not None else None), len(class_subset)
+
+
 def resolve_datasets(spec: RunSpec) -> list[str]:
     if spec.suite and spec.datasets:
         raise RunError("give either --suite or --dataset, not both")
@@ -165,6 +179,7 @@ class Runner:
         with torch.no_grad():
             method.fit(inputs)
         setup_seconds = time.perf_counter() - setup_start
+        split, features, n_classes = restrict_to_classes(split, features, getattr(method, "class_subset", None), dataset.n_classes)
         with torch.no_grad():
             if Need.IMAGE_FEATURES in method.needs:
                 logits = method.logits_from_features(features)
@@ -175,7 +190,7 @@ class Runner:
         return {
             **getattr(method, "extra_results", {}),  # what a method reports about itself (e.g. GDA's alpha)
             "dataset": dataset.name, "split": dataset.test_split, "seed": seed, "shots": shots,
-            **metrics, "n_images": len(split), "n_classes": dataset.n_classes,
+            **metrics, "n_images": len(split), "n_classes": n_classes,
             "seconds_total": time.perf_counter() - start, "setup_seconds": setup_seconds,
             "images_per_s": latency.images_per_s, "latency_ms_per_image": latency.ms_per_image,
             "data_source": dataset.source,

@@ -72,3 +72,14 @@ def test_second_method_and_second_run_do_not_reencode(tmp_path, monkeypatch):
     assert loaded_models[0].calls == 40 + 2 * 8
     Runner(RunSpec(**spec, force=True)).run()
     assert loaded_models[1].calls == 2 * 8  # features came from the cache
+
+
+def test_base_to_new_restricts_and_relabels_test_images():
+    from zsbench.datasets.base import TensorSplit
+    from zsbench.harness.runner import restrict_to_classes
+
+    split = TensorSplit(torch.zeros(6, 3, 4, 4, dtype=torch.uint8), [0, 1, 2, 3, 2, 1], "fp")
+    feats = torch.arange(6.0)[:, None]
+    sub, f, n = restrict_to_classes(split, feats, [2, 3], 4)
+    assert n == 2 and sub.labels.tolist() == [0, 1, 0] and f.flatten().tolist() == [2.0, 3.0, 4.0]
+    assert restrict_to_classes(split, feats, None, 4) == (split, feats, 4)
