@@ -206,6 +206,23 @@ def data_status(data_root: Optional[Path] = typer.Option(None, "--data-root")):
     out.print(table)
 
 
+@app.command()
+@friendly
+def bench(
+    method: str = typer.Option("abs", "--method", help="Method to benchmark (abs)."),
+    model: str = typer.Option("ViT-B-16", "--model", help="open_clip architecture, random weights (no download)."),
+    images: int = typer.Option(4, "--images"),
+    device: str = typer.Option("cpu", "--device"),
+    attention: str = typer.Option("dino", "--attention", help="dino (random weights) or clip"),
+    repeats: int = typer.Option(2, "--repeats"),
+):
+    """Seconds per image of a method against the pure model work it needs, and their ratio."""
+    from .bench import bench as run_bench
+
+    result = run_bench(method=method, model=model, n_images=images, device=device, attention=attention, repeats=repeats)
+    out.print(result.summary())
+
+
 @toy_app.command("train")
 @friendly
 def toy_train(

@@ -156,3 +156,8 @@ def test_data_status_lists_every_real_dataset(tmp_path):
     assert res.exit_code == 0
     for name in ("imagenet", "imagenet-a", "caltech101", "places365", "cub"):
         assert name in res.output
+
+
+def test_bench_names_the_available_benchmarks():
+    res = runner.invoke(app, ["bench", "--method", "nope"])
+    assert res.exit_code == 2 and "no benchmark; available: abs" in res.output

@@ -2,7 +2,7 @@
 weights, on the CPU unless ZSBENCH_BENCH_DEVICE says otherwise). Skipped in the normal test run; run
 with ``pytest tests/benchmarks --benchmark-enable --benchmark-only -s``.
 
-Knobs: ZSBENCH_BENCH_IMAGES (default 4), ZSBENCH_BENCH_REPEATS (default 1), ZSBENCH_BENCH_ATTENTION
+Knobs: ZSBENCH_BENCH_IMAGES (default 4), ZSBENCH_BENCH_REPEATS (default 2), ZSBENCH_BENCH_ATTENTION
 (dino or clip, default dino), ZSBENCH_BENCH_DEVICE (default cpu)."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from zsbench.harness.bench import bench_abs
 def test_bench_abs(benchmark):
     kwargs = dict(
         n_images=int(os.environ.get("ZSBENCH_BENCH_IMAGES", "4")),
-        repeats=int(os.environ.get("ZSBENCH_BENCH_REPEATS", "1")),
+        repeats=int(os.environ.get("ZSBENCH_BENCH_REPEATS", "2")),
         attention=os.environ.get("ZSBENCH_BENCH_ATTENTION", "dino"),
         device=os.environ.get("ZSBENCH_BENCH_DEVICE", "cpu"),
     )
