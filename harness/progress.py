@@ -11,16 +11,22 @@ console = Console(stderr=True)
 
 
 class Reporter:
-    """``reporter.task(description, total)`` returns ``advance(n=1)``; safe to call when disabled."""
+    """``reporter.task(description, total)`` returns ``advance(n=1, status=None)``; a ``status``
+    (e.g. a training loss) is shown after the description. Safe to call when disabled."""
 
     def __init__(self, progress: Progress | None):
         self._progress = progress
 
-    def task(self, description: str, total: int) -> Callable[[int], None]:
+    def task(self, description: str, total: int) -> Callable[..., None]:
         if self._progress is None:
-            return lambda n=1: None
-        task_id = self._progress.add_task(description, total=total)
-        return lambda n=1: self._progress.advance(task_id, n)
+            return lambda n=1, status=None: None
+        progress, task_id = self._progress, self._progress.add_task(description, total=total)
+
+        def advance(n: int = 1, status: str | None = None) -> None:
+            shown = description if status is None else f"{description} ({status})"
+            progress.update(task_id, advance=n, description=shown)
+
+        return advance
 
     __call__ = task
 

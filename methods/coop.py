@@ -92,7 +92,7 @@ def harmonic_mean(base: float, new: float) -> float:
 
 def train_prompts(learner: torch.nn.Module, model: torch.nn.Module, views: torch.Tensor, labels: torch.Tensor,
                   logits: Callable[[torch.Tensor], torch.Tensor], cfg, epochs: int, generator: torch.Generator,
-                  advance: Callable[..., None] = lambda n=1, loss=None: None) -> list[float]:
+                  advance: Callable[..., None] = lambda n=1, status=None: None) -> list[float]:
     """The reference's training loop on precomputed image features ``views`` [epochs, N, D] (epoch
     ``e`` sees ``views[e]``): per-epoch lr (warm-up, cosine), random batches, SGD with momentum and
     weight decay on the learner's parameters only, cross-entropy of ``logits(features)``. Returns
@@ -118,28 +118,10 @@ def train_prompts(learner: torch.nn.Module, model: torch.nn.Module, views: torch
                 value = loss.item()
                 total += value * len(batch)
                 seen += len(batch)
-                advance(1, value)
+                advance(1, f"loss {value:.4f}")
             losses.append(total / seen)
     learner.eval()
     return losses
-
-
-def progress_task(reporter, description: str, total: int) -> Callable[..., None]:
-    """``advance(n=1, loss=None)`` on the run's rich progress display, showing the latest loss in the
-    task's description (a plain advancing task for other reporters; a no-op without one)."""
-    progress = getattr(reporter, "_progress", None)
-    if progress is not None:
-        task = progress.add_task(description, total=total)
-
-        def advance(n: int = 1, loss: float | None = None) -> None:
-            text = description if loss is None else f"{description} (loss {loss:.4f})"
-            progress.update(task, advance=n, description=text)
-
-        return advance
-    if reporter is not None:
-        step = reporter(description, total)
-        return lambda n=1, loss=None: step(n)
-    return lambda n=1, loss=None: None
 
 
 class _PromptMethod(Method):
@@ -216,8 +198,9 @@ class _PromptMethod(Method):
         generator = torch.Generator().manual_seed(inputs.seed)
         learner = self.learner(model, loaded.tokenizer, train_names, generator=generator)
         steps = len(epoch_batches(labels.shape[0], cfg.batch_size, torch.Generator().manual_seed(0)))
-        advance = progress_task(inputs.text.progress, f"{self.name}: training prompts ({fs.source.name}, "
-                                f"{inputs.shots}-shot, seed {inputs.seed})", epochs * steps)
+        description = f"{self.name}: training prompts ({fs.source.name}, {inputs.shots}-shot, seed {inputs.seed})"
+        advance = inputs.text.progress(description, epochs * steps) if inputs.text.progress else None
+        advance = advance or (lambda n=1, status=None: None)
         losses = train_prompts(learner, model, views, labels, lambda x: self._logits(learner, model, x), cfg, epochs,
                                generator, advance)
         return {"state": learner.learned_state(), "losses": torch.tensor(losses)}
