@@ -7,6 +7,8 @@ results, so there is no clock, every sort is total and every float has a fixed f
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -149,7 +151,50 @@ def _published_section(published: pd.DataFrame, suite: "Suite", measured: list[_
     return lines
 
 
+def _subsample(config: str) -> str:
+    """The base-to-new class half a row was scored on (``all`` for an ordinary evaluation)."""
+    try:
+        return str(json.loads(config).get("subsample", "all")) if isinstance(config, str) and config else "all"
+    except ValueError:
+        return "all"
+
+
+def _base_to_new_section(data: pd.DataFrame, suite: "Suite") -> list[str]:
+    """Base-to-new rows (CoCoOp's protocol): base and new accuracy (mean over seeds) per dataset
+    and their harmonic mean, for every method configuration scored on both halves."""
+    data = data.assign(_half=data["config_json"].map(_subsample))
+    data = data[data["_half"].isin(["base", "new"])]
+    if data.empty:
+        return []
+    def shared(config: str) -> str:  # the configuration without the half it was scored on
+        params = {k: v for k, v in json.loads(config).items() if k != "subsample"}
+        return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:7]
+
+    data = data.assign(_shared=data["config_json"].map(shared))
+    n_configs = data.groupby(_GROUP, sort=False)["_shared"].nunique()
+    rows = []
+    for (method, model, pretrained, shots, config), group in data.groupby(_GROUP + ["_shared"], sort=True):
+        label = f"{method} (config {config})" if n_configs[(method, model, pretrained, shots)] > 1 else method
+        for dataset in suite.datasets:
+            halves = {h: group[(group["dataset"] == dataset) & (group["_half"] == h)]["acc1"].dropna() for h in ("base", "new")}
+            if not any(len(v) for v in halves.values()):
+                continue
+            means = {h: float(v.mean()) if len(v) else None for h, v in halves.items()}
+            hm = None
+            if means["base"] is not None and means["new"] is not None:
+                total = means["base"] + means["new"]
+                hm = 0.0 if total == 0 else 2 * means["base"] * means["new"] / total
+            seeds = max(len(v) for v in halves.values())
+            rows.append([label, model, _text(pretrained), str(int(shots)), dataset, _fmt(means["base"]), _fmt(means["new"]),
+                         _fmt(hm), str(seeds)])
+    header = ["method", "model", "pretrained", "shots", "dataset", "base", "new", "HM", "seeds"]
+    return ["### Base-to-new", "", "Trained on the base half of the classes, scored on each half; HM is the harmonic "
+            "mean of the base and new accuracies (each a mean over seeds).", "", *_table(header, rows, n_left=5)]
+
+
 def _suite_section(data: pd.DataFrame, suite: "Suite", published: pd.DataFrame | None) -> list[str]:
+    base_to_new = _base_to_new_section(data, suite)
+    data = data[data["config_json"].map(_subsample) == "all"]
     timed = data[data["latency_ms_per_image"].notna()]
     keys = sorted({_device_key(r) for _, r in timed.iterrows()})
     devices = {key: i for i, key in enumerate(keys, start=1)}
@@ -169,6 +214,8 @@ def _suite_section(data: pd.DataFrame, suite: "Suite", published: pd.DataFrame |
     if devices:
         lines += ["", "Latency measured on:"]
         lines += [f"- [{i}] {_device_label(key)}" for key, i in devices.items()]
+    if base_to_new:
+        lines += ["", *base_to_new]
     if published is not None:
         section = _published_section(published, suite, [m for m, _ in measured])
         if section:

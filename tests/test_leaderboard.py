@@ -112,6 +112,31 @@ def test_rendering_is_byte_identical_whatever_the_row_order():
     assert render_leaderboard(results(), [DG, FEW]) == first
 
 
+def test_base_to_new_rows_get_their_own_table_with_the_harmonic_mean():
+    def half(dataset, acc1, subsample, seed, ctx=16):
+        config = f'{{"n_ctx": {ctx}, "subsample": "{subsample}"}}'
+        row = result("coop", dataset, acc1, shots=16, seed=seed, config=f"{subsample}{ctx}", latency=None)
+        return {**row, "config_json": config}
+
+    df = pd.DataFrame(results().to_dict("records") + [
+        half("imagenet", 70.0, "base", 1), half("imagenet", 74.0, "base", 2),  # base mean 72
+        half("imagenet", 60.0, "new", 1), half("imagenet", 64.0, "new", 2),  # new mean 62
+        half("imagenet-v2", 50.0, "base", 1),  # no new half yet: no HM
+    ])
+    text = render_leaderboard(df, [DG])
+    # the ordinary table is unchanged: base-to-new rows never mix into it
+    assert table_rows(text, "domain-generalisation") == table_rows(render_leaderboard(results(), [DG]), "domain-generalisation")
+    section = text.split("### Base-to-new\n\n", 1)[1]
+    rows = next(b for b in section.split("\n\n") if b.startswith("| method")).splitlines()
+    assert rows == [
+        "| method | model | pretrained | shots | dataset | base | new | HM | seeds |",
+        "|---|---|---|---|---|---:|---:|---:|---:|",
+        # HM = 2 * 72 * 62 / (72 + 62) = 66.63
+        "| coop | ViT-B-16 | openai | 16 | imagenet | 72.00 | 62.00 | 66.63 | 2 |",
+        "| coop | ViT-B-16 | openai | 16 | imagenet-v2 | 50.00 | – | – | 1 |",
+    ]
+
+
 def test_no_results_renders_a_placeholder():
     text = render_leaderboard(pd.DataFrame(columns=COLUMNS), [DG])
     assert "## " not in text and text.endswith("No results in `results/` yet.\n")
