@@ -6,9 +6,14 @@ class names come from. Opening an entry is cheap (class names from the repo's me
 Parquet file's schema footer, or a small text file fetched with ``huggingface_hub`` and cached);
 the images are downloaded when the split is first loaded. ``repo_id`` may also be a local folder
 laid out like a Hub repo, which takes the same code path (the tests use this).
+
+A mirror we have not pinned (``revision=None``) is resolved to the commit its ``main`` points to
+when it is opened (from the Hub, or offline from the Hugging Face cache's ``refs/main``) and
+loaded at that commit, so every results row's ``data_source`` names the exact commit used.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +22,7 @@ from typing import Callable
 import datasets  # Hugging Face datasets (absolute import; our package is zsbench.datasets)
 import fsspec
 import pyarrow.parquet as pq
+import huggingface_hub
 from huggingface_hub import hf_hub_download
 from PIL import Image, UnidentifiedImageError
 
@@ -83,6 +89,7 @@ class HubSplit(ImageSplit):
 def open_entry(dataset: str, entry: HubEntry, rename: naming.NameRule = naming.spaced) -> HubData:
     """Resolve ``entry``'s class names (cheap) and return a lazy loader of its split. ``rename``
     maps the mirror's raw class names to CoOp's (``None`` drops a class and its rows)."""
+    entry = resolve_revision(dataset, entry)
     if entry.classnames in imagenet.LABEL_SPACES:
         _builder(dataset, entry)  # an unreachable mirror fails now, before any model work
         keys, names, indices = imagenet.label_space(entry.classnames)
@@ -101,6 +108,22 @@ def open_entry(dataset: str, entry: HubEntry, rename: naming.NameRule = naming.s
         return HubSplit(table, rows, labels, entry.image_column, f"{dataset}/test/hub:{entry.where}/{digest}", entry.where)
 
     return HubData(names, load_test, f"hub:{entry.where}", indices)
+
+
+def resolve_revision(dataset: str, entry: HubEntry) -> HubEntry:
+    """``entry`` at an exact commit: an unpinned Hub mirror gets the commit its ``main`` points to
+    now (asked of the Hub; offline, read from the Hugging Face cache), so a run never loads a
+    moving branch without recording which commit it was."""
+    if entry.revision is not None or Path(entry.repo_id).is_dir():
+        return entry
+    cached = Path(huggingface_hub.constants.HF_HUB_CACHE) / f"datasets--{entry.repo_id.replace('/', '--')}" / "refs" / "main"
+    try:
+        sha = huggingface_hub.HfApi().dataset_info(entry.repo_id, revision="main").sha
+    except OSError as err:  # offline (OfflineModeIsEnabled), unreachable or refused: use the cached ref
+        if not cached.is_file():
+            raise _unreachable(dataset, entry, err) from err
+        sha = cached.read_text().strip()
+    return dataclasses.replace(entry, revision=sha)
 
 
 def _compact(keep: list[bool]) -> list[int | None]:

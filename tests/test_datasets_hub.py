@@ -7,15 +7,17 @@ import io
 import re
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import datasets
+import huggingface_hub
 import pytest
 from PIL import Image
 
 from zsbench.datasets import catalog, imagenet
 from zsbench.datasets.base import CorruptImageError, DatasetNotFoundError
 from zsbench.datasets.catalog import SPECS, build_dataset
-from zsbench.datasets.hub import HubEntry
+from zsbench.datasets.hub import HubEntry, resolve_revision
 from zsbench.harness.registry import DATASETS
 
 
@@ -178,3 +180,30 @@ def test_hub_table_is_declarative_and_pinned_where_known():
         else:
             assert re.fullmatch(r"[0-9a-f]{40}", entry.revision), name
     assert unpinned == {"imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r"}
+
+
+def test_unpinned_mirror_is_resolved_to_the_commit_main_points_to(monkeypatch):
+    entry = HubEntry("zsbench-test/unpinned", None, "test", "jpg", "cls", "imagenet-1k")
+    asked = []
+
+    def dataset_info(self, repo_id, revision=None):
+        asked.append((repo_id, revision))
+        return SimpleNamespace(sha="ab" * 20)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", dataset_info)
+    resolved = resolve_revision("imagenet-v2", entry)
+    assert asked == [("zsbench-test/unpinned", "main")]
+    assert resolved.revision == "ab" * 20 and resolved.where == "zsbench-test/unpinned@" + "ab" * 20
+    pinned = dataclasses.replace(entry, revision="cd" * 20)
+    assert resolve_revision("imagenet-v2", pinned) is pinned and len(asked) == 1  # a pin is never looked up
+
+
+def test_unpinned_mirror_offline_uses_the_cached_ref_or_says_how_to_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    entry = HubEntry("zsbench-test/unpinned", None, "test", "jpg", "cls", "imagenet-1k")
+    with pytest.raises(DatasetNotFoundError, match="zsbench-test/unpinned@main \\(unpinned\\).*HF_HUB_OFFLINE"):
+        resolve_revision("imagenet-v2", entry)  # offline (conftest) and nothing cached
+    ref = tmp_path / "datasets--zsbench-test--unpinned" / "refs" / "main"
+    ref.parent.mkdir(parents=True)
+    ref.write_text("ef" * 20 + "\n")
+    assert resolve_revision("imagenet-v2", entry).revision == "ef" * 20
