@@ -219,6 +219,7 @@ class ABS(Method):
         features = inputs.text.encode([s for group in lists for s in group])  # cached per (model, sentences)
         self.use_text(*pad_descriptions(features, [len(g) for g in lists]), output_index=output_index)
         self.prepare(inputs.model)
+        self.extra_results = {"abs_attention": self.source}  # what attention=auto resolved to
 
     def use_text(self, features: torch.Tensor, valid: torch.Tensor, output_index: list[int] | None = None) -> None:
         """Description features ``[C, N, D]`` (normalised, padded) with their mask ``[C, N]``."""
