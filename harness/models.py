@@ -101,7 +101,7 @@ def load_model(name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETR
         if pretrained != "committed":
             model, preprocess, weights_id = _load_local(name, Path(pretrained))
         else:
-            weights_id = toy.manifest()["weights_sha256"]
+            weights_id = toy.sha256(toy.WEIGHTS_PATH)  # the file's content, not the manifest's claim about it
     elif name.startswith("hf-hub:"):
         weights_id = name
         model, preprocess = _create(name, None, _offline_hint(name, "(hub)"))
