@@ -3,6 +3,7 @@ same ``datasets.load_dataset`` code path as a Hub repo (``repo_id`` is a local f
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import re
 import tarfile
@@ -207,3 +208,19 @@ def test_unpinned_mirror_offline_uses_the_cached_ref_or_says_how_to_fix(tmp_path
     ref.parent.mkdir(parents=True)
     ref.write_text("ef" * 20 + "\n")
     assert resolve_revision("imagenet-v2", entry).revision == "ef" * 20
+
+
+def test_data_pin_lists_each_unpinned_mirror_with_its_commit(monkeypatch):
+    from typer.testing import CliRunner
+
+    from zsbench.harness.cli import app
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info",
+                        lambda self, repo_id, revision=None: SimpleNamespace(sha=hashlib.sha1(repo_id.encode()).hexdigest()))
+    res = CliRunner().invoke(app, ["data", "pin"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    unpinned = {n: s.hub.repo_id for n, s in catalog.SPECS.items() if s.hub is not None and s.hub.revision is None}
+    assert len(unpinned) == 4
+    for name, repo in unpinned.items():
+        line = next(line for line in res.output.splitlines() if f" {name} " in line)
+        assert repo in line and hashlib.sha1(repo.encode()).hexdigest() in line
