@@ -17,6 +17,23 @@ def test_toy_clip_loads_with_committed_weights(toy_model):
     assert not toy_model.model.training
 
 
+def test_committed_toy_weights_are_identified_by_their_bytes(tmp_path, monkeypatch):
+    """Retrained or edited weights in the package must not reuse features cached for the old ones,
+    even before the manifest is rewritten."""
+    from safetensors.torch import load_file, save_file
+
+    from zsbench.datasets.toy import model as toy
+
+    committed = load_model("toy-clip", None, "cpu").weights_id
+    assert committed == toy.manifest()["weights_sha256"]
+    state = load_file(str(toy.WEIGHTS_PATH))
+    state["logit_scale"] = state["logit_scale"] + 1
+    edited = tmp_path / "toy-clip.safetensors"
+    save_file(state, str(edited))
+    monkeypatch.setattr(toy, "WEIGHTS_PATH", edited)  # the manifest still names the committed file's hash
+    assert load_model("toy-clip", None, "cpu").weights_id == toy.sha256(edited) != committed
+
+
 def test_local_checkpoint_is_identified_by_content(tmp_path, toy_model):
     state = {k: v.clone() for k, v in toy_model.model.state_dict().items()}
     a, b = tmp_path / "a.pt", tmp_path / "b.pt"
