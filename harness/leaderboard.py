@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from zsbench.harness.atomic import atomic_write
+from zsbench.harness.metrics import harmonic_mean
 from zsbench.harness.results_store import load_results
 
 if TYPE_CHECKING:
@@ -160,10 +161,8 @@ def _subsample(config: str) -> str:
 
 
 def _base_to_new_section(data: pd.DataFrame, suite: "Suite") -> list[str]:
-    """Base-to-new rows (CoCoOp's protocol): base and new accuracy (mean over seeds) per dataset
-    and their harmonic mean, for every method configuration scored on both halves."""
-    data = data.assign(_half=data["config_json"].map(_subsample))
-    data = data[data["_half"].isin(["base", "new"])]
+    """Base-to-new rows (CoCoOp's protocol; ``_half`` is base or new): base and new accuracy (mean
+    over seeds) per dataset and their harmonic mean, for every method configuration."""
     if data.empty:
         return []
     def shared(config: str) -> str:  # the configuration without the half it was scored on
@@ -180,10 +179,8 @@ def _base_to_new_section(data: pd.DataFrame, suite: "Suite") -> list[str]:
             if not any(len(v) for v in halves.values()):
                 continue
             means = {h: float(v.mean()) if len(v) else None for h, v in halves.items()}
-            hm = None
-            if means["base"] is not None and means["new"] is not None:
-                total = means["base"] + means["new"]
-                hm = 0.0 if total == 0 else 2 * means["base"] * means["new"] / total
+            both = means["base"] is not None and means["new"] is not None
+            hm = harmonic_mean(means["base"], means["new"]) if both else None
             seeds = max(len(v) for v in halves.values())
             rows.append([label, model, _text(pretrained), str(int(shots)), dataset, _fmt(means["base"]), _fmt(means["new"]),
                          _fmt(hm), str(seeds)])
@@ -193,8 +190,9 @@ def _base_to_new_section(data: pd.DataFrame, suite: "Suite") -> list[str]:
 
 
 def _suite_section(data: pd.DataFrame, suite: "Suite", published: pd.DataFrame | None) -> list[str]:
-    base_to_new = _base_to_new_section(data, suite)
-    data = data[data["config_json"].map(_subsample) == "all"]
+    half = data["config_json"].map(_subsample)
+    base_to_new = _base_to_new_section(data[half != "all"].assign(_half=half[half != "all"]), suite)
+    data = data[half == "all"]
     timed = data[data["latency_ms_per_image"].notna()]
     keys = sorted({_device_key(r) for _, r in timed.iterrows()})
     devices = {key: i for i, key in enumerate(keys, start=1)}

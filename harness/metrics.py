@@ -20,3 +20,8 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[s
         "acc5": 100.0 * correct5.float().mean().item(),
         "mean_per_class_recall": 100.0 * recall.mean().item(),
     }
+
+
+def harmonic_mean(base: float, new: float) -> float:
+    """Base-to-new's summary of base- and new-class accuracy (CoCoOp's HM); 0 when both are 0."""
+    return 0.0 if base + new == 0 else 2.0 * base * new / (base + new)

@@ -32,8 +32,8 @@ evaluation covers the base or the new classes of the evaluated dataset. ``base``
 one training. Such a method sets ``class_subset`` (the evaluated labels, in order) and returns logits
 over those classes only, for test images of those classes: the runner must restrict the test split
 to ``class_subset`` and relabel it ``0..len-1``. The base-to-new score is the harmonic mean
-``2 B N / (B + N)`` of the base and new rows' accuracies (per seed, or of the seed means as the
-papers report).
+``2 B N / (B + N)`` of the base and new rows' accuracies (``harness.metrics.harmonic_mean``); the
+leaderboard's base-to-new table reports it from the seed means, as the papers do.
 """
 from __future__ import annotations
 
@@ -84,10 +84,6 @@ def class_halves(n_classes: int, which: str) -> list[int]:
     """Labels of ``which`` half: base = the first ceil(C/2) sorted labels, new = the rest."""
     m = math.ceil(n_classes / 2)
     return {"all": list(range(n_classes)), "base": list(range(m)), "new": list(range(m, n_classes))}[which]
-
-
-def harmonic_mean(base: float, new: float) -> float:
-    return 0.0 if base + new == 0 else 2.0 * base * new / (base + new)
 
 
 def train_prompts(learner: torch.nn.Module, model: torch.nn.Module, views: torch.Tensor, labels: torch.Tensor,
@@ -199,8 +195,8 @@ class _PromptMethod(Method):
         learner = self.learner(model, loaded.tokenizer, train_names, generator=generator)
         steps = len(epoch_batches(labels.shape[0], cfg.batch_size, torch.Generator().manual_seed(0)))
         description = f"{self.name}: training prompts ({fs.source.name}, {inputs.shots}-shot, seed {inputs.seed})"
-        advance = inputs.text.progress(description, epochs * steps) if inputs.text.progress else None
-        advance = advance or (lambda n=1, status=None: None)
+        progress = inputs.text.progress
+        advance = progress(description, epochs * steps) if progress else lambda n=1, status=None: None
         losses = train_prompts(learner, model, views, labels, lambda x: self._logits(learner, model, x), cfg, epochs,
                                generator, advance)
         return {"state": learner.learned_state(), "losses": torch.tensor(losses)}

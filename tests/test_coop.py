@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from zsbench.harness.models import LoadedModel
 from zsbench.harness.registry import DATASETS
+from zsbench.harness.metrics import harmonic_mean
 from zsbench.harness.runner import Runner, RunSpec
 from zsbench.harness.text_encoding import TextEncoder
 from zsbench.methods.base import MethodInputs
@@ -23,7 +24,6 @@ from zsbench.methods.coop import (
     class_halves,
     default_epochs,
     epoch_batches,
-    harmonic_mean,
     lr_at,
     train_prompts,
 )
