@@ -37,10 +37,6 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known limit of the toy world: toy-clip's zero-shot head is as good as a full-data linear probe on its "
-    "features, so GDA and CoOp cannot beat clip-e on toy (README, 'The offline toy world'); strict, so a toy "
-    "world that fixes this turns the marker into a failure to remove"))
 def test_few_shot_methods_beat_zero_shot_clip_on_toy(tmp_path: Path):
     spec = RunSpec(methods=METHODS, datasets=["toy"], shots=16, seeds=SEEDS, results_dir=tmp_path / "results",
                    cache_dir=tmp_path / "cache", device="cpu", latency_images=16)

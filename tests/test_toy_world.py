@@ -85,3 +85,48 @@ def test_committed_artifact_matches_its_training_config_and_loads():
     cfg = json.loads(toy_model.CONFIG_PATH.read_text())
     assert model.token_embedding.num_embeddings == cfg["text_cfg"]["vocab_size"] == toy_model.vocab_size()
     assert preprocess(DATASETS.get("toy")(None).split("val").image(0)).shape == (3, 64, 64)
+
+
+def test_pretraining_colour_bias_is_drawn_in_training_only():
+    """toy-clip's pretraining scenes give each main shape its typical colour with probability
+    ``colour_bias`` (a spurious correlation the toy datasets do not have); the datasets' colours stay
+    uniform and their random streams unchanged."""
+    from zsbench.datasets.toy.render import COLOUR_NAMES, Style, sample_scene
+    from zsbench.datasets.toy.shapes import SHAPE_NAMES
+    from zsbench.datasets.toy.train import TYPICAL_COLOURS, training_style
+
+    cfg = TrainConfig()
+    assert 0.5 <= cfg.colour_bias < 1.0
+    style = training_style(cfg, step=10 * cfg.steps, hard=False)
+    shapes = torch.arange(len(SHAPE_NAMES)).repeat(500)
+    scene = sample_scene(torch.Generator().manual_seed(0), shapes, style)
+    typical = torch.tensor([COLOUR_NAMES.index(TYPICAL_COLOURS[s]) if s in TYPICAL_COLOURS else -1 for s in SHAPE_NAMES])
+    has_typical = typical[shapes] >= 0
+    rate = (scene.colour == typical[shapes])[has_typical].float().mean().item()
+    expected = cfg.colour_bias + (1 - cfg.colour_bias) / len(COLOUR_NAMES)
+    assert abs(rate - expected) < 0.03, (rate, expected)
+    assert len(set(TYPICAL_COLOURS.values())) == len(TYPICAL_COLOURS)  # one typical colour per shape
+
+    # With the probability at 0 (every dataset) nothing extra is drawn: the stream is the unbiased one.
+    a = sample_scene(torch.Generator().manual_seed(0), shapes, DOMAINS[0].style)
+    b = sample_scene(torch.Generator().manual_seed(0), shapes, Style(size=(0.4, 0.8), typical_colours=tuple(typical.tolist())))
+    assert torch.equal(a.colour, b.colour) and torch.equal(a.cx, b.cx) and torch.equal(a.radius, b.radius)
+    rate_toy = (a.colour == typical[shapes])[has_typical].float().mean().item()
+    assert abs(rate_toy - 1 / len(COLOUR_NAMES)) < 0.02, rate_toy
+
+
+def test_pretraining_class_frequencies_are_long_tailed_and_datasets_balanced():
+    """toy-clip pretrains on long-tailed shape frequencies (most / least common main shape =
+    ``frequency_ratio``), as web captions are; every toy dataset is class-balanced."""
+    from zsbench.datasets.toy.shapes import MAIN_CLASSES, SHAPE_NAMES
+    from zsbench.datasets.toy.train import FREQUENCY_ORDER, shape_frequencies
+
+    cfg = TrainConfig()
+    assert cfg.frequency_ratio > 1 and sorted(FREQUENCY_ORDER) == sorted(MAIN_CLASSES)
+    w = shape_frequencies(cfg.frequency_ratio)
+    main = torch.tensor([SHAPE_NAMES.index(s) for s in FREQUENCY_ORDER])
+    assert (w[main].diff() < 0).all() and abs(w[main[0]] / w[main[-1]] - cfg.frequency_ratio) < 1e-9
+    labels = torch.cat([make_batch(cfg, 3000 + step, toy_model.tokenizer())[2] for step in range(40)])
+    counts = torch.bincount(labels, minlength=len(SHAPE_NAMES)).float()
+    assert counts[main[:3]].sum() > 2 * counts[main[-3:]].sum()  # drawn long-tailed
+    assert torch.bincount(DOMAINS[0].generate("val")[1]).unique().tolist() == [PER_CLASS["val"]]

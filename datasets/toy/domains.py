@@ -42,7 +42,7 @@ class Domain:
 
 _MAIN = tuple(MAIN_CLASSES)
 DOMAINS = [
-    Domain("toy", _MAIN, Style(size=(0.4, 0.8)), "in distribution"),
+    Domain("toy", _MAIN, Style(size=(0.4, 0.8)), "downstream: colour-uniform, class-balanced (unlike pretraining)"),
     Domain("toy-v2", _MAIN, Style(size=(0.36, 0.76), rotation=32.0, colour_jitter=0.1,
                                   background_weights=(0.15, 0.3, 0.25, 0.3), distractors=(0, 1), distractor_prob=0.3),
            "same generator, fresh seed, slight parameter drift (ImageNet-V2)"),

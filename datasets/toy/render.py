@@ -40,6 +40,10 @@ class Style:
     distractor_prob: float = 1.0
     colour_jitter: float = 0.06
     hard_groups: int = 1  # >1: consecutive groups share colour/texture/background (hard negatives)
+    # Spurious shape-colour correlation (toy-clip's pretraining only): with this probability an
+    # object takes its class's typical colour (``typical_colours[class]``, -1 for none).
+    typical_colour_prob: float = 0.0
+    typical_colours: tuple[int, ...] = ()
 
 
 @dataclass
@@ -77,6 +81,10 @@ def sample_scene(g: torch.Generator, shapes: torch.Tensor, style: Style) -> Scen
     colour = torch.randint(len(COLOURS), (n,), generator=g)
     texture = _choice(g, n, style.texture_weights)
     background = _choice(g, n, style.background_weights)
+    if style.typical_colour_prob > 0:  # drawn only then, so the domains' streams are unchanged
+        typical = torch.tensor(style.typical_colours, dtype=torch.long)[shapes]
+        take = (torch.rand(n, generator=g) < style.typical_colour_prob) & (typical >= 0)
+        colour = torch.where(take, typical, colour)
     if style.hard_groups > 1:  # images in a group differ only in shape (and pose)
         lead = torch.arange(n) // style.hard_groups * style.hard_groups
         colour, texture, background = colour[lead], texture[lead], background[lead]

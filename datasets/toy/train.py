@@ -7,6 +7,11 @@ shape prompts (written with ``TRAIN_TEMPLATES`` only, never the evaluation templ
 gradients into both towers; and hard-negative groups of images that share colour, texture,
 size and background and differ only in shape. Every step draws its batch from a generator
 seeded by (seed, step), so training is deterministic and needs no stored dataset.
+
+The pretraining distribution differs from the toy datasets as web data differs from a benchmark:
+shapes take a typical colour (``colour_bias``) and are long-tailed (``frequency_ratio``), while the
+datasets are colour-uniform and class-balanced. The zero-shot head learns those priors; the image
+features still separate the shapes, so few-shot methods have a real gap to close, as on real data.
 """
 from __future__ import annotations
 
@@ -29,6 +34,28 @@ from .render import BACKGROUNDS, COLOUR_NAMES, TEXTURES, Style, render, sample_s
 from .shapes import SHAPE_NAMES
 from .text import TRAIN_TEMPLATES, caption
 
+# The pretraining world's spurious correlation: each main shape has a typical colour that it takes
+# with probability ``TrainConfig.colour_bias`` (the toy datasets draw colours uniformly), as web
+# images are biased in ways a downstream dataset is not.
+TYPICAL_COLOURS = {
+    "circle": "yellow", "square": "blue", "triangle": "green", "star": "orange", "cross": "white", "ring": "gray",
+    "crescent": "cyan", "heart": "red", "arrow": "black", "diamond": "purple", "semicircle": "brown", "bowtie": "pink",
+}
+
+# ... and its class frequencies are long-tailed: the main shapes in this order, most common first,
+# fall geometrically to 1 / ``TrainConfig.frequency_ratio`` of the first; the fine stars sit in
+# the middle. The toy datasets are class-balanced.
+FREQUENCY_ORDER = ["circle", "square", "star", "heart", "triangle", "arrow",
+                   "cross", "ring", "diamond", "crescent", "semicircle", "bowtie"]
+
+
+def shape_frequencies(ratio: float) -> torch.Tensor:
+    """Pretraining sampling weights over ``SHAPE_NAMES`` (most / least common main shape = ``ratio``)."""
+    last = len(FREQUENCY_ORDER) - 1
+    rank = {s: i / last for i, s in enumerate(FREQUENCY_ORDER)}
+    return torch.tensor([ratio ** -rank.get(s, 0.5) for s in SHAPE_NAMES], dtype=torch.float64)
+
+
 MEAN = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
 STD = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
 
@@ -47,7 +74,9 @@ class TrainConfig:
     distractor_prob: float = 0.3
     easy_steps: int = 800  # curriculum: large plain objects on plain backgrounds first,
     ramp_steps: int = 1200  # then a linear ramp to the full difficulty over these steps
-    threads: int = 2
+    threads: int = 1  # the committed weights were trained on one thread (bitwise results depend on it)
+    colour_bias: float = 0.8  # probability that a training object takes its shape's typical colour
+    frequency_ratio: float = 8.0  # most / least frequent main shape in pretraining (1: uniform)
 
     def hash(self) -> str:
         return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -65,6 +94,8 @@ def training_style(cfg: TrainConfig, step: int, hard: bool) -> Style:
         texture_weights=tuple(e + (f - e) * d for e, f in zip(easy_tex, full.texture_weights)),
         background_weights=tuple(e + (f - e) * d for e, f in zip(easy_bg, full.background_weights)),
         distractors=(0, 3), distractor_prob=cfg.distractor_prob * d, hard_groups=cfg.hard_group if hard else 1,
+        typical_colour_prob=cfg.colour_bias,
+        typical_colours=tuple(COLOUR_NAMES.index(TYPICAL_COLOURS[s]) if s in TYPICAL_COLOURS else -1 for s in SHAPE_NAMES),
     )
 
 
@@ -75,7 +106,10 @@ def make_batch(cfg: TrainConfig, step: int, tokenizer) -> tuple[torch.Tensor, to
     half = cfg.batch_size // 2
     images, labels, texts = [], [], []
     for hard, n in ((False, half), (True, cfg.batch_size - half)):
-        shapes = torch.randint(len(SHAPE_NAMES), (n,), generator=g)
+        if cfg.frequency_ratio == 1.0:
+            shapes = torch.randint(len(SHAPE_NAMES), (n,), generator=g)
+        else:
+            shapes = torch.multinomial(shape_frequencies(cfg.frequency_ratio), n, replacement=True, generator=g)
         style = training_style(cfg, step, hard)
         scene = sample_scene(g, shapes, style)
         images.append(render(scene, SHAPE_NAMES, style, g))

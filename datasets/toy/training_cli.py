@@ -33,8 +33,10 @@ def zero_shot_val(model, tokenizer) -> dict[str, float]:
     return out
 
 
-def train_and_save(steps: int | None = None, output_dir: Path | None = None, console=None, eval_every: int = 0) -> dict:
-    cfg = TrainConfig() if steps is None else dataclasses.replace(TrainConfig(), steps=steps)
+def train_and_save(steps: int | None = None, output_dir: Path | None = None, console=None, eval_every: int = 0,
+                   cfg: TrainConfig | None = None) -> dict:
+    cfg = cfg or TrainConfig()
+    cfg = cfg if steps is None else dataclasses.replace(cfg, steps=steps)
     out_dir = Path(output_dir) if output_dir else toy_model.HERE
     out_dir.mkdir(parents=True, exist_ok=True)
     bpe_path = out_dir / toy_model.BPE_PATH.name
