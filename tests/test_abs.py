@@ -322,7 +322,8 @@ def test_image_path_equals_slow_per_crop_composition(toy_model, toy_a):
                for rs, rl, cs, cl in zip(plan.row_start, plan.row_len, plan.col_start, plan.col_len)]
     feat = _slow_feature_crop_features(visual, tokens[0], windows)
     slow = _reference_soft_matching(torch.cat([feat, raw])[None], method.text)[0]  # toy: >= 5 descriptions per class
-    assert torch.allclose(fast, slow, atol=0.01), (fast - slow).abs().max()  # PIL's fixed-point rounding only
+    # PIL's fixed-point rounding only: an error relative to the logits' size (they reach ~100 here)
+    assert torch.allclose(fast, slow, rtol=1e-3, atol=0.01), (fast - slow).abs().max()
 
 
 @torch.no_grad()
