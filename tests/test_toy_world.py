@@ -93,14 +93,15 @@ def test_pretraining_colour_bias_is_drawn_in_training_only():
     uniform and their random streams unchanged."""
     from zsbench.datasets.toy.render import COLOUR_NAMES, Style, sample_scene
     from zsbench.datasets.toy.shapes import SHAPE_NAMES
-    from zsbench.datasets.toy.train import TYPICAL_COLOURS, training_style
+    from zsbench.datasets.toy.train import TYPICAL_COLOUR_INDICES, TYPICAL_COLOURS, training_style
 
     cfg = TrainConfig()
     assert 0.5 <= cfg.colour_bias < 1.0
     style = training_style(cfg, step=10 * cfg.steps, hard=False)
     shapes = torch.arange(len(SHAPE_NAMES)).repeat(500)
     scene = sample_scene(torch.Generator().manual_seed(0), shapes, style)
-    typical = torch.tensor([COLOUR_NAMES.index(TYPICAL_COLOURS[s]) if s in TYPICAL_COLOURS else -1 for s in SHAPE_NAMES])
+    typical = torch.tensor(TYPICAL_COLOUR_INDICES)
+    assert all(COLOUR_NAMES[typical[SHAPE_NAMES.index(s)]] == c for s, c in TYPICAL_COLOURS.items())
     has_typical = typical[shapes] >= 0
     rate = (scene.colour == typical[shapes])[has_typical].float().mean().item()
     expected = cfg.colour_bias + (1 - cfg.colour_bias) / len(COLOUR_NAMES)

@@ -41,6 +41,8 @@ TYPICAL_COLOURS = {
     "circle": "yellow", "square": "blue", "triangle": "green", "star": "orange", "cross": "white", "ring": "gray",
     "crescent": "cyan", "heart": "red", "arrow": "black", "diamond": "purple", "semicircle": "brown", "bowtie": "pink",
 }
+# The same as colour indices over ``SHAPE_NAMES`` (-1: no typical colour), as ``Style`` takes them.
+TYPICAL_COLOUR_INDICES = tuple(COLOUR_NAMES.index(TYPICAL_COLOURS[s]) if s in TYPICAL_COLOURS else -1 for s in SHAPE_NAMES)
 
 # ... and its class frequencies are long-tailed: the main shapes in this order, most common first,
 # fall geometrically to 1 / ``TrainConfig.frequency_ratio`` of the first; the fine stars sit in
@@ -95,7 +97,7 @@ def training_style(cfg: TrainConfig, step: int, hard: bool) -> Style:
         background_weights=tuple(e + (f - e) * d for e, f in zip(easy_bg, full.background_weights)),
         distractors=(0, 3), distractor_prob=cfg.distractor_prob * d, hard_groups=cfg.hard_group if hard else 1,
         typical_colour_prob=cfg.colour_bias,
-        typical_colours=tuple(COLOUR_NAMES.index(TYPICAL_COLOURS[s]) if s in TYPICAL_COLOURS else -1 for s in SHAPE_NAMES),
+        typical_colours=TYPICAL_COLOUR_INDICES,
     )
 
 
