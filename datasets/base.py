@@ -16,12 +16,14 @@ from typing import Callable, Sequence
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from zsbench.harness.errors import UserError
 
-class DatasetNotFoundError(FileNotFoundError):
+
+class DatasetNotFoundError(UserError, FileNotFoundError):
     """The data for a dataset is not where it is looked for; the message says how to fix it."""
 
 
-class CorruptImageError(RuntimeError):
+class CorruptImageError(UserError, RuntimeError):
     """An image file that cannot be decoded; the message names the file."""
 
 
@@ -39,6 +41,14 @@ class ImageSplit(torch.utils.data.Dataset):
 
     def image(self, index: int) -> Image.Image:
         raise NotImplementedError
+
+    def image_id(self, index: int) -> str:
+        """A stable id of image ``index`` (per-image predictions are keyed by it): the same image
+        has the same id on every machine and in every evaluation of the split."""
+        return f"{self.name}/{index}"
+
+    def image_ids(self) -> list[str]:
+        return [self.image_id(i) for i in range(len(self))]
 
     def __getitem__(self, index: int):
         img = self.image(index)
@@ -69,15 +79,30 @@ class SubsetSplit(ImageSplit):
     def image(self, index: int) -> Image.Image:
         return self.parent.image(self.indices[index])
 
+    def image_id(self, index: int) -> str:
+        return self.parent.image_id(self.indices[index])
+
 
 class FileSplit(ImageSplit):
-    """Images stored as files on disk."""
+    """Images stored as files on disk; an image's id is its path relative to ``root`` (the data
+    root), or the whole path when no root is given."""
 
-    def __init__(self, paths: Sequence[Path | str], labels: Sequence[int], fingerprint: str, name: str = "test"):
+    def __init__(self, paths: Sequence[Path | str], labels: Sequence[int], fingerprint: str, name: str = "test",
+                 root: Path | str | None = None):
         if len(paths) != len(labels):
             raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
         super().__init__(labels, fingerprint, name)
         self.paths = [Path(p) for p in paths]
+        self.root = Path(root) if root is not None else None
+
+    def image_id(self, index: int) -> str:
+        path = self.paths[index]
+        if self.root is not None:
+            try:
+                return path.relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        return path.as_posix()
 
     def image(self, index: int) -> Image.Image:
         path = self.paths[index]
@@ -91,13 +116,19 @@ class FileSplit(ImageSplit):
 
 
 class TensorSplit(ImageSplit):
-    """Images held in memory as a uint8 tensor [N, 3, H, W] (the generated toy world)."""
+    """Images held in memory as a uint8 tensor [N, 3, H, W] (the generated toy world); an image's
+    id is ``<id_prefix>/<index>``."""
 
-    def __init__(self, images: torch.Tensor, labels: Sequence[int], fingerprint: str, name: str = "test"):
+    def __init__(self, images: torch.Tensor, labels: Sequence[int], fingerprint: str, name: str = "test",
+                 id_prefix: str | None = None):
         super().__init__(labels, fingerprint, name)
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError("TensorSplit needs a uint8 tensor of shape [N, 3, H, W]")
         self.images = images
+        self.id_prefix = id_prefix or name
+
+    def image_id(self, index: int) -> str:
+        return f"{self.id_prefix}/{index}"
 
     def image(self, index: int) -> Image.Image:
         return Image.fromarray(self.images[index].permute(1, 2, 0).numpy(), mode="RGB")

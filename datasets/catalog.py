@@ -242,7 +242,7 @@ def _file_split(spec: DatasetSpec, folder: Path, split: str, loader: Callable[[]
         digest = hashlib.sha256()
         for path, label in zip(paths, labels):
             digest.update(f"{path.relative_to(folder).as_posix()}\t{label}\n".encode())
-        return FileSplit(paths, labels, f"{spec.name}/{split}/local/{digest.hexdigest()[:16]}", split)
+        return FileSplit(paths, labels, f"{spec.name}/{split}/local/{digest.hexdigest()[:16]}", split, root=folder.parent)
 
     return load
 

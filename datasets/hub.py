@@ -76,6 +76,10 @@ class HubSplit(ImageSplit):
         self.image_column = image_column
         self.where = where
 
+    def image_id(self, index: int) -> str:
+        """The row of the mirror's split (the mirror and its commit are the row's ``data_source``)."""
+        return f"row/{self.rows[index]}"
+
     def image(self, index: int) -> Image.Image:
         row = self.rows[index]
         try:

@@ -1,6 +1,9 @@
 """Atomic file writes: a crash or Ctrl-C leaves the old file or the complete new one, never half.
 
-Used by everything zsbench persists (results, leaderboard, feature cache, few-shot subsets).
+Used by everything zsbench persists (results, predictions, leaderboard, feature cache, few-shot
+subsets, downloaded files). The file gets the mode an ordinary ``open`` would give it
+(``0o666`` minus the umask), not the ``0o600`` of the temp file it is written through, so a
+shared results or cache folder stays readable by the group.
 """
 from __future__ import annotations
 
@@ -9,6 +12,12 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -22,6 +31,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -9,9 +9,11 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import registry
+from .errors import UserError
 from .runner import DEFAULT_SEEDS, RunSpec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark zero-shot and few-shot CLIP classification methods.")
@@ -21,16 +23,6 @@ app.add_typer(data_app, name="data")
 app.add_typer(toy_app, name="toy")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines: paths and fixes copy-paste
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from zsbench.datasets.base import CorruptImageError, DatasetNotFoundError
-
-    from .config import ConfigError
-    from .models import ModelLoadError
-    from .runner import RunError
-
-    return (registry.UnknownNameError, ConfigError, RunError, DatasetNotFoundError, CorruptImageError, ModelLoadError)
 
 
 def friendly(fn):
@@ -43,8 +35,8 @@ def friendly(fn):
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]: finished evaluations are saved; nothing half-written was left behind.")
             raise typer.Exit(130) from None
-        except _user_errors() as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False)
+        except UserError as e:
+            err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper

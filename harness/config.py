@@ -1,20 +1,113 @@
-"""Method hyperparameters: dataclass defaults, ``--set key=value`` overrides, and the config hash.
+"""Method hyperparameters: dataclass defaults, declared ranges, ``--set key=value`` overrides, and
+the config hash.
 
-Every hyperparameter a method uses is a field of its ``Config`` dataclass. The JSON of the final
-config (sorted keys) and its hash are written into every results row, so a number can always be
-traced back to the exact settings that produced it.
+Every hyperparameter a method uses is a field of its ``Config`` dataclass, declared with
+:func:`param` when its value has a range or a set of choices (``param(10, ge=1)``,
+``param("both", choices=DEBIAS_MODES)``). :func:`build_config` coerces the overrides to the field
+types and checks every declared range, and that every float is finite, so a bad value fails with a
+:class:`ConfigError` naming the flag before any model work. A ``Config`` may add cross-field checks
+in ``__post_init__`` (raising :class:`ConfigError`). The JSON of the final config (sorted keys) and
+its hash are written into every results row, so a number can always be traced back to the exact
+settings that produced it.
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
+import math
+import numbers
 import typing
+from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+from .hashing import file_sha256
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A bad ``--set`` override; the message names the flag and the valid keys."""
+
+
+def param(default: Any, *, choices: tuple | None = None, ge: float | None = None, gt: float | None = None,
+          le: float | None = None, lt: float | None = None, nonempty: bool = False):
+    """A ``Config`` field with its declared range: ``choices`` (the allowed values), numeric bounds
+    (``ge``/``gt``/``le``/``lt``, applied to every element of a tuple), ``nonempty`` (tuples)."""
+    limits = {"choices": tuple(choices) if choices is not None else None, "ge": ge, "gt": gt, "le": le, "lt": lt,
+              "nonempty": nonempty}
+    return dataclasses.field(default=default, metadata={"zsbench": limits})
+
+
+def declared_range(field: dataclasses.Field) -> str:
+    """The range of a field in words ("> 0", "one of both, test"), "" when none is declared."""
+    limits = field.metadata.get("zsbench", {})
+    parts = []
+    if limits.get("choices"):
+        parts.append("one of " + ", ".join(map(str, limits["choices"])))
+    for key, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+        if limits.get(key) is not None:
+            parts.append(f"{sign} {limits[key]:g}")
+    if limits.get("nonempty"):
+        parts.append("not empty")
+    return ", ".join(parts)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _check_value(field: dataclasses.Field, value: Any) -> str | None:
+    """Why ``value`` is outside the field's declared range (None when it is fine)."""
+    limits = field.metadata.get("zsbench", {})
+    if value is None:
+        return None
+    items = list(value) if isinstance(value, (tuple, list)) else [value]
+    if limits.get("nonempty") and not items:
+        return "must not be empty"
+    choices = limits.get("choices")
+    for item in items:
+        if choices and item not in choices:
+            close = difflib.get_close_matches(str(item), [str(c) for c in choices], n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            return f"{item!r} is not one of {', '.join(map(str, choices))}{hint}"
+        if isinstance(item, bool) or not isinstance(item, numbers.Real):
+            continue
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{item} is not a finite number"
+        for key, ok, sign in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
+                              ("le", lambda a, b: a <= b, "<="), ("lt", lambda a, b: a < b, "<")):
+            bound = limits.get(key)
+            if bound is not None and not ok(item, bound):
+                return f"must be {sign} {bound:g}, got {item:g}"
+    return None
+
+
+def validate_config(method_name: str, config, overrides: dict[str, str] | None = None) -> None:
+    """Check every field of ``config`` against its declared range; the error names the ``--set``
+    flag as typed (or the default, for a bad default), the range and the default."""
+    overrides = overrides or {}
+    for field in dataclasses.fields(config):
+        problem = _check_value(field, getattr(config, field.name))
+        if problem is None:
+            continue
+        shown = overrides.get(field.name, _format(getattr(config, field.name)))
+        default = field.default if field.default is not dataclasses.MISSING else None
+        raise ConfigError(f"--set {field.name}={shown} (method {method_name!r}): {problem}"
+                          f"; default {_format(default)}")
+
+
+def config_files(config) -> dict[str, str]:
+    """``{field: sha256}`` of every file a config names (a string field holding the path of an
+    existing file), so that an edited file is a new evaluation."""
+    out = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, str) and value and Path(value).expanduser().is_file():
+            out[field.name] = file_sha256(Path(value).expanduser())
+    return out
 
 
 def parse_overrides(pairs: list[str]) -> list[tuple[str | None, str, str]]:
@@ -63,9 +156,18 @@ def build_config(method_name: str, config_cls: type, overrides: dict[str, str]):
     for key, text in overrides.items():
         if key not in fields:
             valid = ", ".join(sorted(fields)) or "(none)"
-            raise ConfigError(f"--set {key}={text}: method {method_name!r} has no hyperparameter {key!r}; valid: {valid}")
+            close = difflib.get_close_matches(key, sorted(fields), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"--set {key}={text}: method {method_name!r} has no hyperparameter {key!r}{hint}; valid: {valid}")
         values[key] = _coerce(text, hints[key], f"--set {key}={text} (method {method_name!r})")
-    return config_cls(**values)
+    try:
+        config = config_cls(**values)
+    except (TypeError, ValueError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"--set for method {method_name!r}: {err}") from None
+    validate_config(method_name, config, overrides)
+    return config
 
 
 def config_json(config) -> str:
@@ -89,7 +191,11 @@ def split_overrides(method_names: list[str], configs: dict[str, type], pairs: li
             continue
         takers = [m for m in method_names if key in {f.name for f in dataclasses.fields(configs[m])}]
         if not takers:
-            raise ConfigError(f"--set {key}={value}: none of the selected methods ({', '.join(method_names)}) has a hyperparameter {key!r}")
+            keys = sorted({f.name for m in method_names for f in dataclasses.fields(configs[m])})
+            close = difflib.get_close_matches(key, keys, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"--set {key}={value}: none of the selected methods ({', '.join(method_names)}) has a "
+                              f"hyperparameter {key!r}{hint}; theirs: {', '.join(keys) or '(none)'}")
         for m in takers:
             routed[m][key] = value
     return routed

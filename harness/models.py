@@ -7,7 +7,6 @@ and a retrained checkpoint at the same path does not.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 from dataclasses import dataclass
@@ -17,13 +16,16 @@ from typing import Callable
 import open_clip
 import torch
 
+from .errors import UserError
+from .hashing import file_sha256
+
 DEFAULT_MODEL = "ViT-B-16"
 DEFAULT_PRETRAINED = "openai"
 TOY_MODEL = "toy-clip"
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(UserError, RuntimeError):
     """Weights that cannot be found or loaded; the message says what to download or pass."""
 
 
@@ -58,14 +60,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError("--device cuda was asked for but no CUDA device is available; use --device cpu or auto")
     return torch.device(device)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _is_torchscript_archive(path: Path) -> bool:

@@ -11,10 +11,12 @@ import importlib
 import importlib.metadata
 from typing import Callable, Generic, Iterator, TypeVar
 
+from .errors import UserError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(UserError, KeyError):
     """A name that is not registered; the message lists the valid ones."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain

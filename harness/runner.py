@@ -18,6 +18,7 @@ from zsbench.datasets.fewshot import fewshot_subset
 from zsbench.methods.base import FewShotData, Method, MethodInputs, Need
 
 from . import environment
+from .errors import UserError
 from .config import build_config, config_hash, config_json, split_overrides
 from .feature_cache import FeatureCache
 from .image_features import image_features
@@ -32,7 +33,7 @@ from .text_encoding import TextEncoder
 DEFAULT_SEEDS = (1, 2, 3)
 
 
-class RunError(ValueError):
+class RunError(UserError, ValueError):
     """A run that cannot start as asked; the message names the flag and the fix."""
 
 

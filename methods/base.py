@@ -5,8 +5,19 @@ the runner prepares exactly that (cached global image features, raw images and t
 few-shot training data, class descriptions) into :class:`MethodInputs`, calls :meth:`Method.fit`
 once (timed as setup), then asks for logits. The harness, not the method, computes metrics.
 
-Hyperparameters live in the nested ``Config`` dataclass: defaults there, overrides from
-``--set key=value``, and the whole config is written into every results row.
+Hyperparameters live in the nested ``Config`` dataclass: defaults there (ranges declared with
+``zsbench.harness.config.param``), overrides from ``--set key=value``, and the whole config is
+written into every results row.
+
+Every hook the runner uses is declared here with its default:
+
+- :meth:`Method.load_descriptions` and :meth:`Method.resolve_inputs` run before any model work, so
+  a bad input file fails in seconds, and what they return (descriptions, content hashes of the
+  files read) is part of the evaluation's identity in the results store;
+- :meth:`Method.fit` (one-time work, timed as setup), then one logits path;
+- after ``fit``: ``class_subset`` (base-to-new: the evaluated labels, in order; the runner scores
+  only the test images of those classes, relabelled ``0..len-1``) and ``extra_results``
+  (method-specific outputs, recorded in the row under the ``out_`` prefix).
 """
 from __future__ import annotations
 
@@ -86,6 +97,23 @@ class Method:
 
     def __init__(self, config: "Method.Config | None" = None):
         self.config = config if config is not None else self.Config()
+        self.class_subset: list[int] | None = None  # base-to-new: the evaluated labels (set by fit)
+        self.extra_results: dict = {}  # method-specific outputs (set by fit), recorded as out_<key>
+
+    def load_descriptions(self, dataset: "Dataset") -> dict[str, list[str]]:
+        """The class descriptions of ``dataset`` this method uses (methods that need descriptions);
+        called before any model work. Default: the dataset's own."""
+        from zsbench.datasets.base import DatasetNotFoundError
+
+        if dataset.descriptions is None:
+            raise DatasetNotFoundError(f"method {self.name!r} needs class descriptions and dataset {dataset.name!r} has none")
+        return dataset.descriptions()
+
+    def resolve_inputs(self, dataset: "Dataset") -> dict:
+        """Load and check every input this method reads for ``dataset`` besides the data and its
+        descriptions (template files, prompt pools, feature banks); called before any model work.
+        Returns a JSON-able content identity of them (hashes), part of the evaluation's identity."""
+        return {}
 
     def fit(self, inputs: MethodInputs) -> None:
         """One-time work before inference (text classifiers, few-shot fitting)."""

@@ -47,11 +47,12 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from zsbench.harness.config import ConfigError, param
 from zsbench.harness.registry import register_method
 
 from .augment import augmented_views
 from .base import Method, MethodInputs, Need
-from .prompt_learner import CoCoOpPromptLearner, PromptLearner, frozen
+from .prompt_learner import POSITIONS, CoCoOpPromptLearner, PromptLearner, frozen
 
 SUBSAMPLES = ("all", "base", "new")
 _EVAL_SEQUENCES = 4096  # prompts encoded at once when CoCoOp scores test images
@@ -120,6 +121,12 @@ def train_prompts(learner: torch.nn.Module, model: torch.nn.Module, views: torch
     return losses
 
 
+def _check_subsample(cfg) -> None:
+    if cfg.csc and not cfg.ctx_init and cfg.subsample == "new":
+        raise ConfigError("--set subsample=new with csc=true (method 'coop'): class-specific contexts exist only for "
+                          "the training classes; subsample=new needs a generic context (csc=false)")
+
+
 class _PromptMethod(Method):
     needs = frozenset({Need.IMAGE_FEATURES, Need.FEWSHOT})
     uses_seed = True
@@ -131,16 +138,7 @@ class _PromptMethod(Method):
     def epochs(self, inputs: MethodInputs) -> int:
         return self.config.max_epoch or default_epochs(inputs.shots, inputs.fewshot.source.name)
 
-    def _check(self) -> None:
-        cfg = self.config
-        if cfg.subsample not in SUBSAMPLES:
-            raise ValueError(f"--set subsample={cfg.subsample!r}: choose one of {', '.join(SUBSAMPLES)}")
-        if getattr(cfg, "csc", False) and not cfg.ctx_init and cfg.subsample == "new":
-            raise ValueError("class-specific contexts (csc=true) exist only for the training classes; "
-                             "subsample=new needs a generic context")
-
     def fit(self, inputs: MethodInputs) -> None:
-        self._check()
         cfg = self.config
         fs = inputs.fewshot
         source = fs.source
@@ -233,21 +231,24 @@ class CoOp(_PromptMethod):
 
     @dataclass
     class Config:
-        n_ctx: int = 16
+        n_ctx: int = param(16, ge=1)
         ctx_init: str = ""
         csc: bool = False
-        class_token_position: str = "end"
-        init_std: float = 0.02
-        lr: float = 0.002
-        momentum: float = 0.9
-        weight_decay: float = 5e-4
-        max_epoch: int | None = None  # None: by shots (1 -> 50, 2/4 -> 100, 8/16 -> 200; ImageNet 50)
-        warmup_epoch: int = 1
-        warmup_cons_lr: float = 1e-5
-        batch_size: int = 32
-        crop_scale_min: float = 0.08
-        logit_scale: float | None = None  # None: the model's (exp of its learned logit_scale)
-        subsample: str = "all"
+        class_token_position: str = param("end", choices=POSITIONS)
+        init_std: float = param(0.02, gt=0)
+        lr: float = param(0.002, gt=0)
+        momentum: float = param(0.9, ge=0, lt=1)
+        weight_decay: float = param(5e-4, ge=0)
+        max_epoch: int | None = param(None, ge=1)  # None: by shots (1 -> 50, 2/4 -> 100, 8/16 -> 200; ImageNet 50)
+        warmup_epoch: int = param(1, ge=0)
+        warmup_cons_lr: float = param(1e-5, gt=0)
+        batch_size: int = param(32, ge=1)
+        crop_scale_min: float = param(0.08, gt=0, le=1)
+        logit_scale: float | None = param(None, gt=0)  # None: the model's (exp of its learned logit_scale)
+        subsample: str = param("all", choices=SUBSAMPLES)
+
+        def __post_init__(self):
+            _check_subsample(self)
 
     def learner(self, model, tokenizer, classnames, generator=None) -> PromptLearner:
         cfg = self.config
@@ -264,19 +265,19 @@ class CoCoOp(_PromptMethod):
 
     @dataclass
     class Config:
-        n_ctx: int = 4
+        n_ctx: int = param(4, ge=1)
         ctx_init: str = "a photo of a"
-        init_std: float = 0.02
-        lr: float = 0.002
-        momentum: float = 0.9
-        weight_decay: float = 5e-4
-        max_epoch: int | None = 10
-        warmup_epoch: int = 1
-        warmup_cons_lr: float = 1e-5
-        batch_size: int = 1
-        crop_scale_min: float = 0.08
-        logit_scale: float | None = None
-        subsample: str = "all"
+        init_std: float = param(0.02, gt=0)
+        lr: float = param(0.002, gt=0)
+        momentum: float = param(0.9, ge=0, lt=1)
+        weight_decay: float = param(5e-4, ge=0)
+        max_epoch: int | None = param(10, ge=1)
+        warmup_epoch: int = param(1, ge=0)
+        warmup_cons_lr: float = param(1e-5, gt=0)
+        batch_size: int = param(1, ge=1)
+        crop_scale_min: float = param(0.08, gt=0, le=1)
+        logit_scale: float | None = param(None, gt=0)
+        subsample: str = param("all", choices=SUBSAMPLES)
 
     def learner(self, model, tokenizer, classnames, generator=None) -> PromptLearner:
         cfg = self.config

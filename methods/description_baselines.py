@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from zsbench.harness.config import param
 from zsbench.harness.registry import register_method
 
 from . import descriptions as desc
@@ -56,7 +57,7 @@ class DescriptionClassifier(Method):
     @dataclass
     class Config:
         descriptions: str = "cupl"
-        logit_scale: float = 100.0
+        logit_scale: float = param(100.0, gt=0)
 
     def load_descriptions(self, dataset) -> desc.Descriptions:
         return desc.load(self.config.descriptions, dataset)
@@ -81,7 +82,7 @@ class CuPL(DescriptionClassifier):
     @dataclass
     class Config:
         descriptions: str = "cupl"
-        logit_scale: float = 100.0
+        logit_scale: float = param(100.0, gt=0)
 
     def class_prompts(self, inputs: MethodInputs) -> list[list[str]]:
         return desc.per_class_lists(inputs.descriptions, inputs.classnames)
@@ -95,7 +96,7 @@ class DCLIP(DescriptionClassifier):
     class Config:
         descriptions: str = "dclip"
         prompt: str = "{classname}, {descriptor}"  # the ABS reference's; DCLIP's own is "A photo of a {classname}, {descriptor}."
-        logit_scale: float = 100.0
+        logit_scale: float = param(100.0, gt=0)
 
     def class_prompts(self, inputs: MethodInputs) -> list[list[str]]:
         lists = desc.per_class_lists(inputs.descriptions, inputs.classnames)
@@ -133,10 +134,10 @@ class WaffleCLIP(DescriptionClassifier):
     @dataclass
     class Config:
         descriptions: str = "dclip"  # only their characters are used; "none": a-z
-        count: int = 15  # random-word and random-character descriptors each, per class
+        count: int = param(15, ge=1)  # random-word and random-character descriptors each, per class
         shared: bool = True  # the same random descriptors for every class (WaffleCLIP's "waffle" mode)
         prompt: str = "A photo of a {classname}, {descriptor}."
-        logit_scale: float = 100.0
+        logit_scale: float = param(100.0, gt=0)
 
     def load_descriptions(self, dataset) -> dict:
         if self.config.descriptions in ("none", ""):

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from zsbench.datasets.templates import IMAGENET_FAMILY, IMAGENET_TEMPLATES_SELECT
+from zsbench.harness.config import param
 from zsbench.harness.registry import register_method
 
 from .augment import augmented_views
@@ -101,12 +102,12 @@ class GDA(Method):
 
     @dataclass
     class Config:
-        augment_views: int = 10
-        crop_scale_min: float = 0.5
-        imagenet_crop_scale_min: float = 0.08
-        alphas: tuple[float, ...] = ALPHAS
+        augment_views: int = param(10, ge=1)
+        crop_scale_min: float = param(0.5, gt=0, le=1)
+        imagenet_crop_scale_min: float = param(0.08, gt=0, le=1)
+        alphas: tuple[float, ...] = param(ALPHAS, ge=0, nonempty=True)
         alpha_on_test: bool = False
-        logit_scale: float = 100.0
+        logit_scale: float = param(100.0, gt=0)
 
     def fit(self, inputs: MethodInputs) -> None:
         fs = inputs.fewshot

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from zsbench.harness.config import param
 from zsbench.harness.registry import register_method
 
 from .base import Method, MethodInputs, Need
@@ -22,7 +23,7 @@ class ZeroShotCLIP(Method):
 
     @dataclass
     class Config:
-        logit_scale: float = 100.0
+        logit_scale: float = param(100.0, gt=0)
 
     def templates(self, inputs: MethodInputs) -> list[str]:
         return inputs.dataset.templates

@@ -48,11 +48,13 @@ from pathlib import Path
 import torch
 
 from zsbench.datasets import templates as shipped_templates
+from zsbench.harness.config import ConfigError, param
 from zsbench.harness.registry import register_method
 
 from .base import Method, MethodInputs, Need
 
 DEBIAS_MODES = ("both", "test", "pretrain", "none")
+POOLS = ("shipped", "dataset")
 THRESHOLD_IMAGENET = 0.5
 THRESHOLD_FINE = 2.0
 TOY_IMAGENET_LIKE = ("toy",)  # the toy domain whose shifted copies mirror the ImageNet variants
@@ -202,6 +204,18 @@ def write_feature_bank(path: str | Path, features: torch.Tensor, loaded) -> Path
     return path
 
 
+def _check_threshold(text: str) -> None:
+    value = str(text).strip().lower()
+    if value in ("none", "na", "", "auto"):
+        return
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"--set select_threshold={text} (method 'zpe'): give none, auto or a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ConfigError(f"--set select_threshold={text} (method 'zpe'): must be a finite number")
+
+
 def imagenet_like(dataset) -> bool:
     return (dataset.name in shipped_templates.IMAGENET_FAMILY or dataset.name in TOY_IMAGENET_LIKE
             or dataset.fewshot_from in ("imagenet", *TOY_IMAGENET_LIKE))
@@ -218,14 +232,17 @@ class ZPE(Method):
 
     @dataclass
     class Config:
-        pool: str = "shipped"
+        pool: str = param("shipped", choices=POOLS)
         templates_file: str | None = None
-        debias: str = "both"
+        debias: str = param("both", choices=DEBIAS_MODES)
         pretrain_bank: str | None = None
-        num_pretrain: int = 20000
-        frac_test: float = 1.0
+        num_pretrain: int = param(20000, ge=1)
+        frac_test: float = param(1.0, gt=0, le=1)
         select_threshold: str = "none"
-        logit_scale: float = 100.0
+        logit_scale: float = param(100.0, gt=0)
+
+        def __post_init__(self):
+            _check_threshold(self.select_threshold)
 
     def templates(self, inputs: MethodInputs) -> list[str]:
         if self.config.templates_file:
@@ -323,6 +340,6 @@ class ZPEEqual(ZPE):
 
     @dataclass
     class Config:
-        pool: str = "shipped"
+        pool: str = param("shipped", choices=POOLS)
         templates_file: str | None = None
-        logit_scale: float = 100.0
+        logit_scale: float = param(100.0, gt=0)

@@ -17,7 +17,7 @@ TOY_MODEL = "toy-clip"
 @functools.lru_cache(maxsize=None)
 def _split(domain: Domain, split: str) -> TensorSplit:
     images, labels, boxes = domain.generate(split)
-    out = TensorSplit(images, labels.tolist(), domain.fingerprint(split), name=split)
+    out = TensorSplit(images, labels.tolist(), domain.fingerprint(split), name=split, id_prefix=f"{domain.name}/{split}")
     out.boxes = boxes  # object boxes in [-1, 1] coordinates, for attention checks
     return out
 

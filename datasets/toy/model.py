@@ -9,12 +9,13 @@ The artifact is three files beside this module: ``toy-clip.json`` (open_clip mod
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 from pathlib import Path
 
 import open_clip
+
+from zsbench.harness.hashing import file_sha256
 
 from .text import vocabulary
 
@@ -80,11 +81,7 @@ def tokenizer():
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def manifest() -> dict:
