@@ -27,6 +27,26 @@ class CorruptImageError(UserError, RuntimeError):
     """An image file that cannot be decoded; the message names the file."""
 
 
+class DatasetFormatError(UserError, ValueError):
+    """A dataset's index file (split file, image list, class list) or Hub mirror is malformed; the
+    message names the file (and the item or line) and how to get a good copy. A ``ValueError`` too,
+    so that callers that caught malformed files as ``ValueError`` keep working."""
+
+
+#: What Pillow raises for an image over its size limit: ``DecompressionBombError`` above twice
+#: ``Image.MAX_IMAGE_PIXELS``, and ``DecompressionBombWarning`` above it where warnings are errors.
+#: Neither is an ``OSError``, so they are caught separately.
+DECOMPRESSION_BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
+def too_large(where: str, err: Exception) -> CorruptImageError:
+    """The error for an image Pillow refuses as a possible decompression bomb."""
+    return CorruptImageError(
+        f"cannot read image {where}: it is larger than Pillow's limit of Image.MAX_IMAGE_PIXELS = "
+        f"{Image.MAX_IMAGE_PIXELS} pixels ({err}). Resize it below that limit or remove it, then run again."
+    )
+
+
 class ImageSplit(torch.utils.data.Dataset):
     """A labelled sequence of images. ``__getitem__`` returns ``(PIL RGB image, label)``."""
 
@@ -109,6 +129,8 @@ class FileSplit(ImageSplit):
         try:
             with Image.open(path) as img:
                 return img.convert("RGB")
+        except DECOMPRESSION_BOMB as err:
+            raise too_large(str(path), err) from err
         except (UnidentifiedImageError, OSError, SyntaxError) as err:
             raise CorruptImageError(
                 f"cannot read image {path}: {err}. Re-download or delete the file, then run again."

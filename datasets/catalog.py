@@ -4,7 +4,9 @@ mirror), and the registered factories that build a :class:`Dataset` from them.
 Source selection: ``ZSBENCH_SOURCE`` (or a factory's ``source`` argument) is ``local`` (default:
 the CoOp/Zhou layout under the data root), ``hub`` (the Hub mirror) or ``auto`` (local if found,
 else the mirror). Mirrors do not follow the Zhou splits, so ``Dataset.source`` records which was
-used. A missing local dataset raises :class:`DatasetNotFoundError` whose message is the fix.
+used. A missing local dataset raises :class:`DatasetNotFoundError` whose message is the fix; a
+malformed one :class:`~zsbench.datasets.base.DatasetFormatError` naming the file; an unknown source
+:class:`SourceError`. All are :class:`UserError` and are raised when the dataset is built.
 """
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from zsbench.harness.errors import UserError
 from zsbench.harness.registry import register_dataset
 
 from . import naming
 from .base import Dataset, DatasetNotFoundError, FileSplit
 from .hub import HubEntry, open_entry
 from .local_layouts import (
+    COOP_DATASETS_MD,
     AircraftLists,
     CubLists,
     ImageNetFolders,
@@ -35,7 +39,10 @@ from .templates import ensemble_templates, zero_shot_templates
 
 SOURCE_ENV = "ZSBENCH_SOURCE"
 SOURCES = ("local", "hub", "auto")
-COOP_DATASETS_MD = "https://github.com/KaiyangZhou/CoOp/blob/main/DATASETS.md"
+
+
+class SourceError(UserError, ValueError):
+    """``ZSBENCH_SOURCE`` (or a factory's ``source``) is not one of :data:`SOURCES`."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,11 @@ class DatasetSpec:
 
 def _zhou_md(anchor: str, what: str) -> str:
     return f"{what}; put the Zhou split file from {COOP_DATASETS_MD}#{anchor} next to it"
+
+
+def _zhou(images: str, split_file: str, anchor: str) -> ZhouSplit:
+    """A Zhou split layout that quotes its DATASETS.md section when the split file is malformed."""
+    return ZhouSplit(images, split_file, f"{COOP_DATASETS_MD}#{anchor}")
 
 
 _SPECS = (
@@ -97,33 +109,33 @@ _SPECS = (
     ),
     DatasetSpec(
         "caltech101", "caltech-101",
-        ZhouSplit("101_ObjectCategories", "split_zhou_Caltech101.json"),
+        _zhou("101_ObjectCategories", "split_zhou_Caltech101.json", "caltech101"),
         _zhou_md("caltech101", "extract 101_ObjectCategories.tar.gz (https://data.caltech.edu/records/mzrjq-6wc02) into caltech-101/"),
         HubEntry("mteb/Caltech101", "011e51e5fb01f0c820824734edb7a539ab8e6650", "test", "image", "label"),
         hub_names=naming.caltech,
     ),
     DatasetSpec(
         "oxford-pets", "oxford_pets",
-        ZhouSplit("images", "split_zhou_OxfordPets.json"),
+        _zhou("images", "split_zhou_OxfordPets.json", "oxfordpets"),
         _zhou_md("oxfordpets", "extract https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz into oxford_pets/"),
         HubEntry("isaacchung/OxfordPets", "557b480fae8d69247be74d9503b378a09425096f", "test", "image", "label"),
     ),
     DatasetSpec(
         "stanford-cars", "stanford_cars",
-        ZhouSplit("", "split_zhou_StanfordCars.json"),
+        _zhou("", "split_zhou_StanfordCars.json", "stanfordcars"),
         _zhou_md("stanfordcars", "put the Stanford Cars cars_train/ and cars_test/ image folders in stanford_cars/"),
         HubEntry("mteb/StanfordCars", "09ffe9bc7864d3f1e851529e5c4b7e05601a04fb", "test", "image", "label"),
         hub_names=naming.car,
     ),
     DatasetSpec(
         "flowers102", "oxford_flowers",
-        ZhouSplit("jpg", "split_zhou_OxfordFlowers.json"),
+        _zhou("jpg", "split_zhou_OxfordFlowers.json", "flowers102"),
         _zhou_md("flowers102", "extract https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz into oxford_flowers/ (giving jpg/)"),
         HubEntry("nelorth/oxford-flowers", "a37b1891609c0376fa81eced756e7863e1bd873b", "test", "image", "label"),
     ),
     DatasetSpec(
         "food101", "food-101",
-        ZhouSplit("images", "split_zhou_Food101.json"),
+        _zhou("images", "split_zhou_Food101.json", "food101"),
         _zhou_md("food101", "extract https://data.vision.ee.ethz.ch/cvl/datasets_extra/food-101/static/food-101.tar.gz into the data root (giving food-101/images/)"),
         HubEntry("mteb/food101", "7cca05bfde8fdad4a9b39ed14a881c800cc1dca2", "validation", "image", "label"),
     ),
@@ -136,27 +148,27 @@ _SPECS = (
     ),
     DatasetSpec(
         "sun397", "sun397",
-        ZhouSplit("SUN397", "split_zhou_SUN397.json"),
+        _zhou("SUN397", "split_zhou_SUN397.json", "sun397"),
         _zhou_md("sun397", "extract http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz into sun397/"),
         HubEntry("mteb/sun397", "c684cff33166060e2ae05525a5c4abdf5e6d7bce", "test", "image", "label"),
         hub_names=naming.scene,
     ),
     DatasetSpec(
         "dtd", "dtd",
-        ZhouSplit("images", "split_zhou_DescribableTextures.json"),
+        _zhou("images", "split_zhou_DescribableTextures.json", "dtd"),
         _zhou_md("dtd", "extract https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz into the data root (giving dtd/images/)"),
         HubEntry("tanganke/dtd", "d2afa97d9f335b1a6b3b09c637aef667f98f966e", "test", "image", "label"),
     ),
     DatasetSpec(
         "eurosat", "eurosat",
-        ZhouSplit("2750", "split_zhou_EuroSAT.json"),
+        _zhou("2750", "split_zhou_EuroSAT.json", "eurosat"),
         _zhou_md("eurosat", "extract EuroSAT.zip (RGB, https://github.com/phelber/EuroSAT) into eurosat/ (giving 2750/)"),
         HubEntry("timm/eurosat-rgb", "b4e28552cd5f3932b6abc37eb20d3e84901ad728", "test", "image", "label"),
         hub_names=naming.eurosat,
     ),
     DatasetSpec(
         "ucf101", "ucf101",
-        ZhouSplit("UCF-101-midframes", "split_zhou_UCF101.json"),
+        _zhou("UCF-101-midframes", "split_zhou_UCF101.json", "ucf101"),
         _zhou_md("ucf101", f"extract UCF-101-midframes.zip (the middle frames, linked from {COOP_DATASETS_MD}#ucf101) into ucf101/"),
         HubEntry("mteb/ucf101", "e0618988874f6ffbf90af69fa6dccecb9be3deb3", "test", "image", "label"),
         hub_names=naming.ucf,
@@ -179,10 +191,16 @@ SPECS: dict[str, DatasetSpec] = {spec.name: spec for spec in _SPECS}
 
 
 def selected_source(source: str | None = None) -> str:
-    """``source`` if given, else ``$ZSBENCH_SOURCE``, else ``local``."""
-    chosen = (source or os.environ.get(SOURCE_ENV) or "local").lower()
+    """``source`` if given, else ``$ZSBENCH_SOURCE``, else ``local``. Checked before any data is
+    read, so that a typo fails at once instead of silently meaning another source."""
+    if source:
+        given, where = source, "source"
+    else:
+        given, where = os.environ.get(SOURCE_ENV) or "local", SOURCE_ENV
+    chosen = given.strip().lower()
     if chosen not in SOURCES:
-        raise ValueError(f"{SOURCE_ENV}={chosen!r}: expected one of {', '.join(SOURCES)}")
+        unset = f" (or unset it for {SOURCES[0]})" if where == SOURCE_ENV else ""
+        raise SourceError(f"{where}={given!r} is not a data source: use one of {', '.join(SOURCES)}{unset}")
     return chosen
 
 

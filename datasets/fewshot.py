@@ -8,17 +8,23 @@ with no random call, if it has fewer than K); then the val items the same way wi
 ``min(K, 4)``, continuing the same random stream. A ``random.Random(seed)`` gives the identical
 stream without touching global state, so with the same Zhou split file our indices pick CoOp's
 images. (CoOp's ImageNet has no val subset; its train order follows ``os.listdir``, ours is sorted.)
+
+CoOp's rule of taking a whole class that has fewer than K images stays (real datasets have small
+classes), but a K above every class's training count cannot be K-shot, only a typo, so it is
+refused with :class:`FewShotError`, as are K < 1 and a dataset without training images.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from zsbench.harness.atomic import atomic_write
+from zsbench.harness.errors import UserError
 from zsbench.harness.feature_cache import default_cache_dir
 
 from .base import Dataset, ImageSplit, SubsetSplit
@@ -26,10 +32,18 @@ from .base import Dataset, ImageSplit, SubsetSplit
 VAL_SHOTS_MAX = 4
 
 
+class FewShotError(UserError, ValueError):
+    """``--shots K`` cannot be drawn from the dataset; the message names the flag and what works."""
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise FewShotError(f"--shots {k}: few-shot methods need at least 1 training image per class; use --shots 1 or more")
+
+
 def fewshot_indices(labels: Sequence[int], k: int, rng: random.Random) -> list[int]:
     """Dassl's per-label sampling of ``k`` items, on item indices; consumes ``rng`` as Dassl does."""
-    if k < 1:
-        raise ValueError(f"shots must be >= 1, got {k}")
+    _check_k(k)
     by_label: dict[int, list[int]] = {}
     for index, label in enumerate(labels):
         by_label.setdefault(int(label), []).append(index)
@@ -61,11 +75,10 @@ class FewShotSubset:
 
 
 def fewshot_subset(dataset: Dataset, k: int, seed: int, cache_dir: Path | None = None) -> FewShotSubset:
-    """The K-shot subset for ``seed``, read from the cache if this exact split was sampled before."""
-    if dataset.train_split is None:
-        hint = f"; few-shot methods train on {dataset.fewshot_from!r} for it" if dataset.fewshot_from else ""
-        raise ValueError(f"dataset {dataset.name!r} has no training split to draw {k}-shot subsets from{hint}")
-    train = dataset.split(dataset.train_split)
+    """The K-shot subset for ``seed``, read from the cache if this exact split was sampled before.
+    ``len(subset.train)`` is the number of training images drawn (below classes x K where a class
+    has fewer than K)."""
+    train = check_shots(dataset, k)
     val = dataset.split(dataset.val_split) if dataset.val_split else None
     path = cache_path(dataset.name, train, val, k, seed, cache_dir)
     indices = _read_cache(path, train, val)
@@ -76,6 +89,25 @@ def fewshot_subset(dataset: Dataset, k: int, seed: int, cache_dir: Path | None =
     return FewShotSubset(dataset.name, k, seed, SubsetSplit(train, train_idx), None if val is None else SubsetSplit(val, val_idx))
 
 
+def check_shots(dataset: Dataset, k: int) -> ImageSplit:
+    """The training split, once ``k`` is known to be drawable from it (:class:`FewShotError`
+    otherwise); cheap enough to call before any model work."""
+    _check_k(k)
+    if dataset.train_split is None:
+        hint = f"; few-shot methods train on {dataset.fewshot_from!r} for it" if dataset.fewshot_from else ""
+        raise FewShotError(f"dataset {dataset.name!r} has no training split to draw --shots {k} from{hint}")
+    train = dataset.split(dataset.train_split)
+    if len(train) == 0:
+        raise FewShotError(f"dataset {dataset.name!r}: its training split {dataset.train_split!r} has no images to draw --shots {k} from")
+    largest = max(Counter(train.labels.tolist()).values())
+    if k > largest:
+        raise FewShotError(
+            f"--shots {k}: no class of {dataset.name} has that many training images (the largest has {largest}); "
+            f"use --shots {largest} or fewer"
+        )
+    return train
+
+
 def cache_path(name: str, train: ImageSplit, val: ImageSplit | None, k: int, seed: int, cache_dir: Path | None = None) -> Path:
     """``<cache>/fewshot/<dataset>/<split digest>/shot_<K>-seed_<seed>.json``; the digest names the
     exact train/val data (local Zhou split or Hub revision), so different sources never collide."""
@@ -84,13 +116,30 @@ def cache_path(name: str, train: ImageSplit, val: ImageSplit | None, k: int, see
 
 
 def _read_cache(path: Path, train: ImageSplit, val: ImageSplit | None) -> tuple[list[int], list[int] | None] | None:
+    """The cached indices, or ``None`` (a miss: sample again and overwrite) for anything but a
+    record of this exact split whose indices fit it. A cache is never trusted to be well formed."""
     try:
-        cached = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None  # absent or unreadable: sample again
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # absent, unreadable, not UTF-8 or not JSON
+        return None
+    if not isinstance(cached, dict):
+        return None
     if cached.get("train_fingerprint") != train.fingerprint or cached.get("val_fingerprint") != (val.fingerprint if val else None):
         return None
-    return cached["train"], cached["val"]
+    train_idx, val_idx = cached.get("train"), cached.get("val")
+    if not _indices_of(train_idx, train) or (val_idx is not None if val is None else not _indices_of(val_idx, val)):
+        return None
+    return train_idx, val_idx
+
+
+def _indices_of(indices, split: ImageSplit) -> bool:
+    """``indices`` is a list of distinct item indices of ``split`` (empty only for an empty split)."""
+    return (
+        isinstance(indices, list)
+        and all(type(i) is int and 0 <= i < len(split) for i in indices)
+        and len(set(indices)) == len(indices)
+        and (bool(indices) or len(split) == 0)
+    )
 
 
 def _write_cache(path: Path, train: ImageSplit, val: ImageSplit | None, indices: tuple[list[int], list[int] | None]) -> None:

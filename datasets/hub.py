@@ -10,6 +10,9 @@ laid out like a Hub repo, which takes the same code path (the tests use this).
 A mirror we have not pinned (``revision=None``) is resolved to the commit its ``main`` points to
 when it is opened (from the Hub, or offline from the Hugging Face cache's ``refs/main``) and
 loaded at that commit, so every results row's ``data_source`` names the exact commit used.
+
+A mirror that does not match its entry (a missing or mistyped column, a label outside the class
+names, no rows) raises :class:`DatasetFormatError` naming the mirror and what to fix.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from huggingface_hub import hf_hub_download
 from PIL import Image, UnidentifiedImageError
 
 from . import imagenet, naming
-from .base import CorruptImageError, DatasetNotFoundError, ImageSplit
+from .base import DECOMPRESSION_BOMB, CorruptImageError, DatasetFormatError, DatasetNotFoundError, ImageSplit, too_large
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class HubSplit(ImageSplit):
         row = self.rows[index]
         try:
             return self.table[row][self.image_column].convert("RGB")
+        except DECOMPRESSION_BOMB as err:
+            raise too_large(f"in row {row} of {self.where}", err) from err
         except (UnidentifiedImageError, OSError, SyntaxError) as err:
             raise CorruptImageError(
                 f"cannot decode the image in row {row} of {self.where}: {err}. Clear this dataset from the Hugging Face cache and run again."
@@ -95,7 +100,7 @@ def open_entry(dataset: str, entry: HubEntry, rename: naming.NameRule = naming.s
     maps the mirror's raw class names to CoOp's (``None`` drops a class and its rows)."""
     entry = resolve_revision(dataset, entry)
     if entry.classnames in imagenet.LABEL_SPACES:
-        _builder(dataset, entry)  # an unreachable mirror fails now, before any model work
+        _check_split(entry, _builder(dataset, entry))  # an unreachable mirror fails now, before any model work
         keys, names, indices = imagenet.label_space(entry.classnames)
         new_label: list[int | None] = list(range(len(keys)))
     else:
@@ -108,6 +113,11 @@ def open_entry(dataset: str, entry: HubEntry, rename: naming.NameRule = naming.s
     def load_test() -> HubSplit:
         table = _load_split(dataset, entry)
         rows, labels = _map_labels(entry, table[entry.label_column], keys, new_label)
+        if not rows:
+            raise DatasetFormatError(
+                f"Hugging Face mirror {entry.where} (split {entry.split!r}) has no rows{' of the classes kept' if len(table) else ''}; "
+                "check the split of its HubEntry, or clear this dataset from the Hugging Face cache and run again"
+            )
         digest = hashlib.sha256(repr((rows, labels)).encode()).hexdigest()[:16]
         return HubSplit(table, rows, labels, entry.image_column, f"{dataset}/test/hub:{entry.where}/{digest}", entry.where)
 
@@ -149,7 +159,7 @@ def _unreachable(dataset: str, entry: HubEntry, err: Exception) -> DatasetNotFou
 
 def _require_column(entry: HubEntry, columns, column: str, role: str) -> None:
     if column not in columns:
-        raise ValueError(
+        raise DatasetFormatError(
             f"Hugging Face mirror {entry.where} (split {entry.split!r}) has no {role} column {column!r}; "
             f"its columns are {sorted(columns)}. Fix the {role}_column of its HubEntry."
         )
@@ -160,13 +170,13 @@ def _raw_classnames(dataset: str, entry: HubEntry) -> list[str]:
     if kind == "file":
         return _repo_file_lines(dataset, entry, filename)
     if kind != "features":
-        raise ValueError(f"HubEntry {entry.repo_id}: classnames={entry.classnames!r} is not 'features', 'file:<name>' or an ImageNet label space")
+        raise DatasetFormatError(f"HubEntry {entry.repo_id}: classnames={entry.classnames!r} is not 'features', 'file:<name>' or an ImageNet label space; fix its HubEntry")
     features = _features(dataset, entry)
     _require_column(entry, features, entry.label_column, "label")
     _require_column(entry, features, entry.image_column, "image")
     feature = features[entry.label_column]
     if not isinstance(feature, datasets.ClassLabel):
-        raise ValueError(
+        raise DatasetFormatError(
             f"Hugging Face mirror {entry.where}: label column {entry.label_column!r} is {feature}, not a ClassLabel "
             "with class names; give its HubEntry classnames='file:<classnames file>'."
         )
@@ -183,7 +193,17 @@ def _repo_file_lines(dataset: str, entry: HubEntry, filename: str) -> list[str]:
             raise _unreachable(dataset, entry, err) from err
     if not path.is_file():
         raise DatasetNotFoundError(f"dataset {dataset!r}: {entry.where} has no {filename}, which its HubEntry names as the class-name file")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    except UnicodeDecodeError as err:
+        raise DatasetFormatError(
+            f"dataset {dataset!r}: {path} (the class names of {entry.where}) is not UTF-8 text (byte {err.start}); "
+            "clear this dataset from the Hugging Face cache and run again"
+        ) from None
+    if not names:
+        raise DatasetFormatError(f"dataset {dataset!r}: {path} (the class names of {entry.where}) is empty; "
+                                 "clear this dataset from the Hugging Face cache and run again")
+    return names
 
 
 def _builder(dataset: str, entry: HubEntry) -> datasets.DatasetBuilder:
@@ -198,16 +218,30 @@ def _features(dataset: str, entry: HubEntry) -> datasets.Features:
     """The repo's features from its card metadata, else from the first data file's Parquet schema
     (which stores them), reading only the footer."""
     builder = _builder(dataset, entry)
+    _check_split(entry, builder)
     if builder.info.features is not None:
         return builder.info.features
-    files = (builder.config.data_files or {}).get(entry.split)
+    files = _data_files(builder).get(entry.split)
     if not files:
-        raise ValueError(f"Hugging Face mirror {entry.where} has no split {entry.split!r}; it has {sorted(builder.config.data_files or {})}")
+        raise DatasetFormatError(f"Hugging Face mirror {entry.where} has no data files; fix the repo_id of its HubEntry")
     try:
         with fsspec.open(files[0], "rb") as f:
             return datasets.Features.from_arrow_schema(pq.read_schema(f))
     except OSError as err:
         raise _unreachable(dataset, entry, err) from err
+
+
+def _check_split(entry: HubEntry, builder: datasets.DatasetBuilder) -> None:
+    """The entry's split is among the repo's data files (else ``load_dataset`` fails only when the
+    images are loaded, with a bare ``ValueError``)."""
+    files = _data_files(builder)
+    if files and not files.get(entry.split):
+        raise DatasetFormatError(f"Hugging Face mirror {entry.where} has no split {entry.split!r}; it has {sorted(files)}; fix the split of its HubEntry")
+
+
+def _data_files(builder: datasets.DatasetBuilder) -> dict[str, list]:
+    """The repo's data files by split name (keys may be ``NamedSplit``s)."""
+    return {str(k): v for k, v in (builder.config.data_files or {}).items()}
 
 
 def _load_split(dataset: str, entry: HubEntry) -> datasets.Dataset:
@@ -218,7 +252,7 @@ def _load_split(dataset: str, entry: HubEntry) -> datasets.Dataset:
     _require_column(entry, table.column_names, entry.label_column, "label")
     _require_column(entry, table.column_names, entry.image_column, "image")
     if not isinstance(table.features[entry.image_column], datasets.Image):
-        raise ValueError(f"Hugging Face mirror {entry.where}: column {entry.image_column!r} is {table.features[entry.image_column]}, not an image column")
+        raise DatasetFormatError(f"Hugging Face mirror {entry.where}: column {entry.image_column!r} is {table.features[entry.image_column]}, not an image column; fix the image_column of its HubEntry")
     return table
 
 
@@ -229,9 +263,10 @@ def _map_labels(entry: HubEntry, values, keys: list[str], new_label: list[int | 
     for row, value in enumerate(values):
         index = value if isinstance(value, int) else position.get(value)
         if index is None or not 0 <= index < len(keys):
-            raise ValueError(
+            raise DatasetFormatError(
                 f"Hugging Face mirror {entry.where}: row {row} has label {value!r} in column {entry.label_column!r}, "
-                f"which is not one of its {len(keys)} classes"
+                f"which is not one of its {len(keys)} classes; fix the classnames of its HubEntry, or clear this "
+                "dataset from the Hugging Face cache and run again"
             )
         if new_label[index] is not None:
             rows.append(row)

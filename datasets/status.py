@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .base import DatasetFormatError
 from .catalog import SPECS, DatasetSpec, inspect_local
 from .local_layouts import MissingDataError
 from .paths import resolve_data_root
@@ -43,7 +44,7 @@ def _status(spec: DatasetSpec, root: Path | None) -> DatasetStatus:
     except MissingDataError as err:
         status.missing, status.fix = err.missing, str(err)
         return status
-    except ValueError as err:  # a malformed index file
+    except DatasetFormatError as err:  # a malformed index file: its message names the file and the fix
         status.fix = str(err)
         return status
     status.split_file, status.n_classes = data.index, len(data.classnames)
@@ -54,7 +55,7 @@ def _status(spec: DatasetSpec, root: Path | None) -> DatasetStatus:
             status.missing += err.missing
             status.fix = str(err)
             continue
-        except ValueError as err:
+        except DatasetFormatError as err:
             status.fix = str(err)
             continue
         status.n_images[name] = len(paths)

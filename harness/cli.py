@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -14,7 +15,7 @@ from rich.table import Table
 
 from . import registry
 from .errors import UserError
-from .runner import DEFAULT_SEEDS, RunSpec
+from .runner import DEFAULT_SEEDS, RunError, RunSpec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark zero-shot and few-shot CLIP classification methods.")
 data_app = typer.Typer(no_args_is_help=True, help="Inspect the real datasets on this machine.")
@@ -23,6 +24,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(toy_app, name="toy")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines: paths and fixes copy-paste
+interrupt_reported = False  # a Ctrl-C whose one-line message was printed (see harness.console)
 
 
 def friendly(fn):
@@ -32,8 +34,11 @@ def friendly(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/]: finished evaluations are saved; nothing half-written was left behind.")
+        except KeyboardInterrupt as e:
+            global interrupt_reported
+            kept = str(e) or "nothing half-written was left behind"
+            err.print(f"[yellow]interrupted[/]: {escape(kept)}", highlight=False)
+            interrupt_reported = True
             raise typer.Exit(130) from None
         except UserError as e:
             err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
@@ -66,6 +71,7 @@ def run(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Root of local datasets (default: $ZSBENCH_DATA)."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes for image decoding."),
     latency_images: int = typer.Option(64, "--latency-images", help="Images timed for the latency columns."),
+    save_logits: bool = typer.Option(False, "--save-logits", help="Also store every image's full logits (fp16) with its predictions."),
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Leaderboard file to regenerate (default: leaderboard.md beside results/)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
@@ -76,12 +82,12 @@ def run(
     try:
         seed_list = tuple(int(s) for s in _csv(seeds))
     except ValueError:
-        raise typer.BadParameter(f"--seeds {seeds!r}: expected comma-separated integers like 1,2,3") from None
+        raise RunError(f"--seeds {seeds}: expected comma-separated integers like 1,2,3") from None
     spec = RunSpec(
         methods=_csv(method), datasets=_csv(dataset), suite=suite, model=model, pretrained=pretrained, shots=shots,
         seeds=seed_list, device=device, precision=precision, batch_size=batch_size, limit=limit, overrides=list(set_),
         results_dir=results_dir, force=force, data_root=data_root, workers=workers, latency_images=latency_images,
-        leaderboard=leaderboard,
+        leaderboard=leaderboard, save_logits=save_logits,
     )
     with reporting(progress and sys.stderr.isatty()) as reporter:
         evaluations = Runner(spec, reporter=reporter if progress else None).run()
@@ -91,7 +97,8 @@ def run(
     for ev in evaluations:
         r = ev.row
         if ev.skipped:
-            table.add_row(r["method"], r["dataset"], str(r["seed"]), str(r["shots"]), "", "", "", "already stored")
+            table.add_row(r["method"], r["dataset"], str(r["seed"]), str(r["shots"]), f"{r['acc1']:.2f}", f"{r['acc5']:.2f}",
+                          f"{r['latency_ms_per_image']:.2f}", "already stored")
         else:
             table.add_row(r["method"], r["dataset"], str(r["seed"]), str(r["shots"]), f"{r['acc1']:.2f}", f"{r['acc5']:.2f}",
                           f"{r['latency_ms_per_image']:.2f}", "new")
@@ -174,11 +181,47 @@ def results(
     if format != "table":
         raise typer.BadParameter(f"--format {format!r}: choose table or csv")
     table = Table(title=f"{len(df)} evaluations in {results_dir}")
-    cols = ["method", "model", "pretrained", "dataset", "seed", "shots", "acc1", "acc5", "latency_ms_per_image", "device"]
+    cols = ["method", "model", "pretrained", "dataset", "seed", "shots", "classes", "limit", "acc1", "acc5",
+            "latency_ms_per_image", "device"]
     for c in cols:
         table.add_column(c)
     for _, r in df.iterrows():
-        table.add_row(*[f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols])
+        table.add_row(*["" if pd.isna(r[c]) else f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols])
+    out.print(table)
+
+
+@app.command()
+@friendly
+def compare(
+    method: str = typer.Option(..., "--method", help="Two methods A,B (METHOD or METHOD@CONFIG_HASH)."),
+    dataset: str = typer.Option(..., "--dataset", help="The dataset both were evaluated on."),
+    results_dir: Path = typer.Option(Path("results"), "--results-dir"),
+    model: Optional[str] = typer.Option(None, "--model"),
+    pretrained: Optional[str] = typer.Option(None, "--pretrained"),
+    shots: Optional[int] = typer.Option(None, "--shots"),
+    classes: str = typer.Option("all", "--classes", help="all | base | new (base-to-new evaluations)"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Compare --limit N evaluations instead of full ones."),
+    format: str = typer.Option("table", "--format", help="table|csv"),
+):
+    """Paired comparison of two methods on the same test images: accuracy difference with its
+    bootstrap 95 % interval and McNemar's exact p-value, per seed pair and for the mean over seeds."""
+    from .compare import CompareError, compare as run_compare
+
+    names = _csv(method)
+    if len(names) != 2:
+        raise CompareError(f"--method {method}: give exactly two methods, e.g. --method clip-e,zpe")
+    df = run_compare(names[0], names[1], dataset, results_dir, model=model, pretrained=pretrained, shots=shots,
+                     classes=classes, limit=limit)
+    if format == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+        return
+    table = Table(title=f"{names[0]} vs {names[1]} on {dataset} ({int(df['n_images'].iloc[0])} images)")
+    for c in ("seed A", "seed B", f"{names[0]} %", f"{names[1]} %", "A − B", "95 % CI", "only A", "only B", "p", "test"):
+        table.add_column(c, overflow="fold")
+    for _, r in df.iterrows():
+        table.add_row(r["seed_a"], r["seed_b"], f"{r['acc1_a']:.2f}", f"{r['acc1_b']:.2f}", f"{r['diff']:+.2f}",
+                      f"[{r['ci95_low']:+.2f}, {r['ci95_high']:+.2f}]", str(r["only_a"]), str(r["only_b"]),
+                      f"{r['p_value']:.3g}", r["test"])
     out.print(table)
 
 
@@ -253,7 +296,3 @@ def toy_attention(dataset: str = typer.Option("toy-a", "--dataset"), top_k: int 
 
     stats = attention_on_object(dataset, top_k)
     out.print(stats)
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()

@@ -17,6 +17,10 @@ import torch
 
 from .atomic import atomic_write
 
+# Bumped when entries computed before would be wrong under the same key: 2 = OpenAI-tag models
+# built with QuickGELU (open_clip 3.3 builds GELU for e.g. ViT-B-16 + openai unless forced).
+KEY_VERSION = 2
+
 
 def default_cache_dir() -> Path:
     """``$ZSBENCH_CACHE`` or ``~/.cache/zsbench``: features, few-shot subsets, learned state."""
@@ -31,8 +35,9 @@ class FeatureCache:
 
     @staticmethod
     def key(**parts) -> str:
-        """Stable hash of the key parts (JSON with sorted keys; values must be JSON-able)."""
-        blob = json.dumps(parts, sort_keys=True, default=str)
+        """Stable hash of the key parts (JSON with sorted keys; values must be JSON-able) and of
+        ``KEY_VERSION``."""
+        blob = json.dumps({**parts, "_version": KEY_VERSION}, sort_keys=True, default=str)
         return parts.get("kind", "entry") + "-" + hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def path(self, key: str) -> Path:

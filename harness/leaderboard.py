@@ -2,7 +2,14 @@
 
 The file is never edited by hand: ``zsbench leaderboard`` rewrites it and ``--check`` fails when it
 differs from what ``results/`` renders to. That only works if rendering is a pure function of the
-results, so there is no clock, every sort is total and every float has a fixed format.
+results, so there is no clock, every sort is total, every float has a fixed format and the paired
+tests behind the tie marks use a fixed seed.
+
+A table shows, per displayed row, only the evaluations of its latest inputs
+(``results_store.current_evaluations``): a mean never mixes old and new weights or data. Per
+dataset, the best mean is bold and every row whose paired difference from it on the same test
+images is not significant (``harness.significance``, p >= 0.05) is italic; the ``seeds`` column
+says how many runs each mean has.
 """
 from __future__ import annotations
 
@@ -11,13 +18,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
+import numpy as np
 import pandas as pd
 
 from zsbench.harness.atomic import atomic_write
+from zsbench.harness.errors import UserError
 from zsbench.harness.metrics import harmonic_mean
-from zsbench.harness.results_store import load_results
+from zsbench.harness.results_store import ROW_COLUMNS, current_evaluations, legacy_classes, load_results
+from zsbench.harness.significance import ALPHA, sign_flip_p
 
 if TYPE_CHECKING:
     from zsbench.datasets.base import Suite
@@ -26,6 +36,7 @@ PUBLISHED_CSV = "reference/published.csv"  # relative to the results folder
 PUBLISHED_COLUMNS = ["method", "backbone", "dataset", "shots", "acc1", "source"]
 MISSING = "–"
 _GROUP = ["method", "model", "pretrained", "shots"]
+Scores = Callable[[list[str]], "pd.Series | None"]  # eval ids -> per-image correctness, mean over them
 
 HEADER = (
     "# zsbench leaderboard\n"
@@ -34,6 +45,14 @@ HEADER = (
     "Accuracies are top-1 % on each dataset's test split "
     "(mean ± sample standard deviation when there is more than one seed).\n"
 )
+TIES = ("Per dataset, **bold** is the best mean and *italic* marks the rows whose difference from it is not "
+        f"significant (paired test on the same test images, p ≥ {ALPHA:g}: exact McNemar for single runs, a sign-flip "
+        "test on the per-image accuracy averaged over seeds otherwise); rows without per-image predictions are not "
+        "tested.")
+
+
+class LeaderboardError(UserError, ValueError):
+    """A leaderboard that cannot be rendered as asked; the message names the folder or file."""
 
 
 @dataclass
@@ -47,6 +66,8 @@ class _Measured:
     config: str  # a short config hash, only when the same method/model/pretrained/shots has several
     means: dict[str, float]  # dataset -> mean acc1 over seeds
     cells: dict[str, str]  # dataset -> formatted cell
+    eval_ids: dict[str, list[str]]  # dataset -> the evaluations behind the mean (empty: no ids)
+    seeds: dict[str, int]  # dataset -> number of runs behind the mean
 
     @property
     def label(self) -> str:
@@ -98,13 +119,16 @@ def _measured_rows(data: pd.DataFrame, suite: "Suite", devices: dict) -> list[tu
     rows = []
     for (method, model, pretrained, shots, config), group in data.groupby(_GROUP + ["config_hash"], sort=True):
         short_config = config[:7] if n_configs[(method, model, pretrained, shots)] > 1 else ""
-        means, cells, latencies = {}, {}, []
+        means, cells, latencies, eval_ids, seeds = {}, {}, [], {}, {}
         for dataset in suite.datasets:
             rows_d = group[group["dataset"] == dataset]
             acc = rows_d["acc1"].dropna()
             if len(acc):
                 means[dataset] = float(acc.mean())
                 cells[dataset] = _fmt(means[dataset]) + (f" ± {acc.std(ddof=1):.2f}" if len(acc) > 1 else "")
+                ids = rows_d.loc[acc.index, "eval_id"]
+                eval_ids[dataset] = sorted(ids) if ids.notna().all() else []
+                seeds[dataset] = len(acc)
             latency = rows_d["latency_ms_per_image"].dropna()
             if len(latency):
                 latencies.append(float(latency.mean()))
@@ -113,8 +137,41 @@ def _measured_rows(data: pd.DataFrame, suite: "Suite", devices: dict) -> list[tu
         latency_cell = MISSING
         if latencies:
             latency_cell = f"{sum(latencies) / len(latencies):.2f} ms " + "".join(f"[{m}]" for m in markers)
-        rows.append((_Measured(method, model, _text(pretrained), int(shots), short_config, means, cells), latency_cell))
+        rows.append((_Measured(method, model, _text(pretrained), int(shots), short_config, means, cells, eval_ids, seeds),
+                     latency_cell))
     return rows
+
+
+def _mark_ties(measured: list[_Measured], datasets: tuple[str, ...], scores: Scores | None) -> None:
+    """Bold the best mean of each dataset and italicise the rows not significantly worse (paired
+    test on the same images); needs every compared row's per-image predictions."""
+    if scores is None:
+        return
+    for dataset in datasets:
+        rows = [m for m in measured if dataset in m.means]
+        if len(rows) < 2:
+            continue
+        best = max(rows, key=lambda m: m.means[dataset])  # max keeps the first of equal means (sorted rows)
+        best_scores = scores(best.eval_ids[dataset]) if best.eval_ids.get(dataset) else None
+        if best_scores is None:
+            continue
+        best.cells[dataset] = f"**{best.cells[dataset]}**"
+        for m in rows:
+            if m is best or not m.eval_ids.get(dataset):
+                continue
+            theirs = scores(m.eval_ids[dataset])
+            if theirs is None or len(theirs) != len(best_scores) or not theirs.index.isin(best_scores.index).all():
+                continue
+            d = theirs.reindex(best_scores.index).to_numpy() - best_scores.to_numpy()
+            if sign_flip_p(d) >= ALPHA:
+                m.cells[dataset] = f"*{m.cells[dataset]}*"
+
+
+def _seeds_cell(m: _Measured) -> str:
+    counts = sorted(set(m.seeds.values()))
+    if not counts:
+        return MISSING
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
 
 
 def _published_section(published: pd.DataFrame, suite: "Suite", measured: list[_Measured]) -> list[str]:
@@ -152,14 +209,6 @@ def _published_section(published: pd.DataFrame, suite: "Suite", measured: list[_
     return lines
 
 
-def _subsample(config: str) -> str:
-    """The base-to-new class half a row was scored on (``all`` for an ordinary evaluation)."""
-    try:
-        return str(json.loads(config).get("subsample", "all")) if isinstance(config, str) and config else "all"
-    except ValueError:
-        return "all"
-
-
 def _base_to_new_section(data: pd.DataFrame, suite: "Suite") -> list[str]:
     """Base-to-new rows (CoCoOp's protocol; ``_half`` is base or new): base and new accuracy (mean
     over seeds) per dataset and their harmonic mean, for every method configuration."""
@@ -189,17 +238,19 @@ def _base_to_new_section(data: pd.DataFrame, suite: "Suite") -> list[str]:
             "mean of the base and new accuracies (each a mean over seeds).", "", *_table(header, rows, n_left=5)]
 
 
-def _suite_section(data: pd.DataFrame, suite: "Suite", published: pd.DataFrame | None) -> list[str]:
-    half = data["config_json"].map(_subsample)
+def _suite_section(data: pd.DataFrame, suite: "Suite", published: pd.DataFrame | None,
+                   scores: Scores | None = None, superseded: int = 0) -> list[str]:
+    half = data["classes"]
     base_to_new = _base_to_new_section(data[half != "all"].assign(_half=half[half != "all"]), suite)
     data = data[half == "all"]
     timed = data[data["latency_ms_per_image"].notna()]
     keys = sorted({_device_key(r) for _, r in timed.iterrows()})
     devices = {key: i for i, key in enumerate(keys, start=1)}
     measured = _measured_rows(data, suite, devices)
-    header = ["method", "model", "pretrained", "shots", *suite.datasets, *(n for n, _ in suite.averages), "latency"]
+    _mark_ties([m for m, _ in measured], suite.datasets, scores)
+    header = ["method", "model", "pretrained", "shots", "seeds", *suite.datasets, *(n for n, _ in suite.averages), "latency"]
     rows = [
-        [m.label, m.model, m.pretrained, str(m.shots)]
+        [m.label, m.model, m.pretrained, str(m.shots), _seeds_cell(m)]
         + [m.cells.get(d, MISSING) for d in suite.datasets]
         + [_fmt(_average(m.means, ds)) for _, ds in suite.averages]
         + [latency]
@@ -208,7 +259,11 @@ def _suite_section(data: pd.DataFrame, suite: "Suite", published: pd.DataFrame |
     lines = [f"## {suite.name}", ""]
     if suite.description:
         lines += [suite.description, ""]
-    lines += _table(header, rows, n_left=4) if rows else ["No zsbench results for this suite yet."]
+    lines += _table(header, rows, n_left=5) if rows else ["No zsbench results for this suite yet."]
+    if rows and scores is not None and any("**" in c for r in rows for c in r):
+        lines += ["", TIES]
+    if superseded:
+        lines += ["", f"Not shown: {superseded} older evaluation(s) of these rows whose weights or inputs have changed since."]
     if devices:
         lines += ["", "Latency measured on:"]
         lines += [f"- [{i}] {_device_label(key)}" for key, i in devices.items()]
@@ -221,55 +276,109 @@ def _suite_section(data: pd.DataFrame, suite: "Suite", published: pd.DataFrame |
     return lines
 
 
-def render_leaderboard(df: pd.DataFrame, suites: list["Suite"], published: pd.DataFrame | None = None) -> str:
-    """The leaderboard markdown for ``df`` (one row per key, as ``load_results`` returns it).
+def render_leaderboard(df: pd.DataFrame, suites: list["Suite"], published: pd.DataFrame | None = None,
+                       scores: Scores | None = None) -> str:
+    """The leaderboard markdown for ``df`` (one row per evaluation, as ``load_results`` returns it).
 
     One section per suite with results or published numbers for any of its datasets, in the order
-    of ``suites``.
+    of ``suites``. ``scores`` gives per-image correctness for the tie marks (None: no marks).
     """
+    df = df.copy()
+    for column in ("classes", "eval_id", "inputs_hash", "weights_id", "timestamp", "run_id"):
+        if column not in df.columns:
+            df[column] = None
+    legacy = df["classes"].isna()
+    if legacy.any():
+        df.loc[legacy, "classes"] = df.loc[legacy, "config_json"].map(legacy_classes)
+    current = current_evaluations(df)
     blocks = [HEADER.rstrip("\n")]
     for suite in suites:
-        data = df[df["dataset"].isin(suite.datasets)]
+        data = current[current["dataset"].isin(suite.datasets)]
+        superseded = int(df["dataset"].isin(suite.datasets).sum()) - len(data)
         has_published = published is not None and published["dataset"].isin(suite.datasets).any()
         if not data.empty or has_published:
-            blocks.append("\n".join(_suite_section(data, suite, published)))
+            blocks.append("\n".join(_suite_section(data, suite, published, scores, superseded)))
     if len(blocks) == 1:
         blocks.append("No results in `results/` yet.")
     return "\n\n".join(blocks) + "\n"
 
 
 def load_published(path: str | Path) -> pd.DataFrame:
-    """Published reference numbers (columns ``PUBLISHED_COLUMNS``); errors name the file."""
+    """Published reference numbers (columns ``PUBLISHED_COLUMNS``); errors name the file, the row
+    and the fix."""
     path = Path(path)
+    fix = f"fix {path} (a CSV with the header {','.join(PUBLISHED_COLUMNS)}) or remove it"
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
-        raise ValueError(f"{path}: cannot read published numbers as CSV: {err}") from None
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise LeaderboardError(f"{path}: cannot read published numbers as CSV ({type(err).__name__}: {err}); {fix}") from None
     missing = [c for c in PUBLISHED_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: published numbers need columns {PUBLISHED_COLUMNS}; missing {missing}")
+        raise LeaderboardError(f"{path}: published numbers need columns {PUBLISHED_COLUMNS}; missing {missing}; {fix}")
     df = df[PUBLISHED_COLUMNS].copy()
     for column in ("shots", "acc1"):
         numbers = pd.to_numeric(df[column], errors="coerce")
         bad = df[column][numbers.isna()]
         if len(bad):
-            raise ValueError(f"{path}: column {column!r} must be numeric, got {bad.iloc[0]!r} on data row {bad.index[0] + 1}")
+            raise LeaderboardError(f"{path}: column {column!r} must be numeric, got {bad.iloc[0]!r} on data row "
+                                   f"{bad.index[0] + 1}; {fix}")
         df[column] = numbers
-    if (df["shots"] % 1 != 0).any():
-        raise ValueError(f"{path}: column 'shots' must hold whole numbers")
+    if (df["shots"] % 1 != 0).any() or (df["shots"] < 0).any():
+        raise LeaderboardError(f"{path}: column 'shots' must hold whole numbers >= 0; {fix}")
+    if not df["acc1"].between(0, 100).all():
+        raise LeaderboardError(f"{path}: column 'acc1' must be a percentage in 0..100; {fix}")
+    empty = df[(df["method"].str.strip() == "") | (df["dataset"].str.strip() == "") | (df["source"].str.strip() == "")]
+    if len(empty):
+        raise LeaderboardError(f"{path}: data row {empty.index[0] + 1} has an empty method, dataset or source; {fix}")
     df["shots"] = df["shots"].astype("int64")
     return df
+
+
+def prediction_scores(results_dir: str | Path) -> Scores:
+    """Per-image correctness from ``results_dir``'s predictions, averaged over the given
+    evaluations (seeds) by image id; None when one is missing or they cover different images."""
+    from zsbench.harness.predictions import predictions_path
+    import pyarrow.parquet as pq
+
+    cache: dict[str, pd.Series | None] = {}
+
+    def one(eval_id: str) -> pd.Series | None:
+        if eval_id not in cache:
+            path = predictions_path(results_dir, eval_id)
+            try:
+                table = pq.read_table(path, columns=["image_id", "correct"])
+            except (OSError, ValueError):
+                cache[eval_id] = None
+            else:
+                cache[eval_id] = pd.Series(np.asarray(table["correct"], dtype=np.float64), index=table["image_id"].to_pylist())
+        return cache[eval_id]
+
+    def scores(eval_ids: list[str]) -> pd.Series | None:
+        series = [one(e) for e in eval_ids]
+        if not series or any(s is None for s in series):
+            return None
+        first = series[0]
+        if any(len(s) != len(first) or not s.index.isin(first.index).all() for s in series[1:]):
+            return None
+        return pd.concat([s.reindex(first.index) for s in series], axis=1).mean(axis=1)
+
+    return scores
 
 
 def render_results(results_dir: str | Path) -> str:
     """Render from the results store, the registered suites and the published CSV if present."""
     from zsbench.harness.registry import SUITES  # lazy: importing it loads every dataset plug-in
 
-    published_path = Path(results_dir) / PUBLISHED_CSV
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        what = "is a file, not a folder" if results_dir.exists() else "does not exist"
+        raise LeaderboardError(f"--results-dir {results_dir} {what}; pass the folder that holds the run-*.parquet files "
+                               "(default results/)")
+    published_path = results_dir / PUBLISHED_CSV
     published = load_published(published_path) if published_path.exists() else None
     results = load_results(results_dir)
     full = results[results["limit"].isna()]  # --limit smoke runs are not leaderboard numbers
-    return render_leaderboard(full, [s for _, s in SUITES.items()], published)
+    return render_leaderboard(full, [s for _, s in SUITES.items()], published, prediction_scores(results_dir))
 
 
 def write_leaderboard(results_dir: str | Path, output: str | Path) -> str:

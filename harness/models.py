@@ -1,14 +1,27 @@
 """Loading a CLIP model for evaluation: open_clip names with pretrained tags, ``hf-hub:`` ids,
-local checkpoints (open_clip state dicts and OpenAI TorchScript archives), and our ``toy-clip``.
+local checkpoints (open_clip state dicts, OpenAI state dicts and TorchScript archives), and our
+``toy-clip``.
 
 Everything downstream (feature cache keys, results rows) identifies weights by
 ``LoadedModel.weights_id``, so two spellings of the same checkpoint file share cached features
-and a retrained checkpoint at the same path does not.
+and a retrained checkpoint at the same path does not. :func:`weights_identity` gives that id
+without building the model, so a run whose results are all stored never loads one.
+
+OpenAI's weights (and some early LAION/MetaCLIP ones) were trained with QuickGELU, which open_clip
+builds only when the model config says ``quick_gelu``; weights run through the other activation
+give features off by ~1e-3 and worse accuracy with no error. So the activation follows what the
+weights are known to need (a pretrained tag's config, OpenAI's state-dict markers, the hub
+folder's ``open_clip_config.json``, a published checksum), and a ``--model`` that contradicts it
+is refused with the config to use instead.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,6 +36,9 @@ DEFAULT_MODEL = "ViT-B-16"
 DEFAULT_PRETRAINED = "openai"
 TOY_MODEL = "toy-clip"
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# Entries of OpenAI's released state dicts that no open_clip model has (open_clip's
+# build_model_from_openai_state_dict pops them before loading).
+OPENAI_MARKERS = ("input_resolution", "context_length", "vocab_size")
 
 
 class ModelLoadError(UserError, RuntimeError):
@@ -45,7 +61,7 @@ class LoadedModel:
         return PRECISIONS[self.precision]
 
     def autocast(self):
-        """Mixed precision for fp16/bf16 on CUDA; weights stay fp32 and run in fp32 on CPU."""
+        """Mixed precision for fp16/bf16 on CUDA (check_precision refuses them elsewhere)."""
         enabled = self.precision != "fp32" and self.device.type == "cuda"
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=enabled)
 
@@ -54,12 +70,92 @@ class LoadedModel:
         return f"{self.name}|{self.weights_id}"
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``--device`` as a torch device, checked here so that a bad value or a missing GPU fails
+    before anything is loaded rather than as a traceback mid-run. ``auto``: cuda if available."""
+    text = str(device).strip().lower()
+    if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError("--device cuda was asked for but no CUDA device is available; use --device cpu or auto")
-    return torch.device(device)
+    if text == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", text)
+    if match is None:
+        raise ModelLoadError(f"--device {device!r}: choose auto, cpu, cuda or cuda:N (N below the number of CUDA devices)")
+    if not torch.cuda.is_available():
+        raise ModelLoadError(f"--device {text}: no CUDA device is available here; use --device cpu or auto")
+    if match.group(1) is None:
+        return torch.device("cuda")
+    count = torch.cuda.device_count()
+    if int(match.group(1)) >= count:
+        raise ModelLoadError(f"--device {text}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}; "
+                             "use one of those, cuda, cpu or auto")
+    return torch.device("cuda", int(match.group(1)))
+
+
+def check_precision(precision: str, device: str | torch.device) -> str:
+    """``precision`` if zsbench really computes in it on ``device``: fp16/bf16 are CUDA autocast,
+    so on CPU they would run (and be recorded) as what they are not."""
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    if precision != "fp32" and dev.type != "cuda":
+        raise ModelLoadError(f"--precision {precision} runs as CUDA autocast; on {dev.type.upper()} zsbench computes "
+                             "in fp32: use --precision fp32")
+    return precision
+
+
+@dataclass(frozen=True)
+class _Weights:
+    """Where the weights come from, resolved from (name, pretrained) without building anything."""
+    kind: str  # "toy" (committed toy-clip), "file", "hub", "tag" or "none" (random init)
+    label: str  # LoadedModel.pretrained
+    weights_id: str
+    path: Path | None = None  # kind "file"
+    hub: str | None = None  # kind "hub": the hf-hub: id open_clip builds from
+
+
+def weights_identity(name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED) -> tuple[str, str]:
+    """(the pretrained label a results row records, the weights' content id) exactly as
+    :func:`load_model` sets ``LoadedModel.pretrained`` and ``.weights_id``, without building the
+    model; raises the ModelLoadError load_model would for an unknown model, tag or file."""
+    weights = _resolve_weights(name, pretrained)
+    return weights.label, weights.weights_id
+
+
+def _resolve_weights(name: str, pretrained: str | None) -> _Weights:
+    if name == TOY_MODEL:
+        if pretrained in (None, DEFAULT_PRETRAINED, "committed"):
+            from zsbench.datasets.toy import model as toy
+
+            # the file's content, not the manifest's claim about it
+            return _Weights("toy", "committed", toy.sha256(toy.WEIGHTS_PATH))
+        return _file_weights(pretrained)
+    if name.startswith("hf-hub:"):
+        return _Weights("hub", name, name, hub=name)
+    if name not in open_clip.list_models():
+        raise ModelLoadError(f"unknown model {name!r}; valid: {TOY_MODEL}, hf-hub:ORG/REPO, or an open_clip name "
+                             f"({', '.join(open_clip.list_models()[:12])}, ...; see `zsbench list models`)")
+    if pretrained and pretrained.startswith("hf-hub:"):
+        return _Weights("hub", pretrained, pretrained, hub=pretrained)
+    if pretrained and (os.sep in pretrained or Path(pretrained).suffix or Path(pretrained).exists()):
+        return _file_weights(pretrained)
+    if not pretrained:
+        return _Weights("none", "none", "random-init")
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if pretrained not in tags:
+        raise ModelLoadError(f"--pretrained {pretrained!r} is not a tag of {name!r} (tags: {', '.join(tags) or 'none'}) "
+                             "and not an existing file")
+    return _Weights("tag", pretrained, f"{name}:{pretrained}")
+
+
+def _file_weights(pretrained: str) -> _Weights:
+    path = Path(pretrained).expanduser()
+    if path.is_dir():
+        raise ModelLoadError(f"--pretrained {pretrained}: is a folder; pass the checkpoint file inside it "
+                             "(e.g. open_clip_pytorch_model.bin or open_clip_model.safetensors)")
+    if not path.is_file():
+        raise ModelLoadError(f"--pretrained {pretrained}: no such checkpoint file")
+    return _Weights("file", pretrained, f"sha256:{file_sha256(path)}", path=path)
 
 
 def _is_torchscript_archive(path: Path) -> bool:
@@ -83,48 +179,38 @@ def _offline_hint(name: str, pretrained: str) -> str:
 def load_model(name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED, device: str = "auto",
                precision: str = "fp32") -> LoadedModel:
     """Load a model ready for evaluation (eval mode, on ``device``)."""
-    if precision not in PRECISIONS:
-        raise ModelLoadError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     dev = resolve_device(device)
+    check_precision(precision, dev)
+    weights = _resolve_weights(name, pretrained)
     if name == TOY_MODEL:
         from zsbench.datasets.toy import model as toy
 
-        model, preprocess = toy.load()
+        toy.register()
         tokenizer = toy.tokenizer()
-        pretrained = pretrained if pretrained not in (None, DEFAULT_PRETRAINED) else "committed"
-        if pretrained != "committed":
-            model, preprocess, weights_id = _load_local(name, Path(pretrained))
+        if weights.kind == "toy":
+            model, preprocess = toy.load()
         else:
-            weights_id = toy.sha256(toy.WEIGHTS_PATH)  # the file's content, not the manifest's claim about it
-    elif name.startswith("hf-hub:"):
-        weights_id = name
-        model, preprocess = _create(name, None, _offline_hint(name, "(hub)"))
-        tokenizer = open_clip.get_tokenizer(name)
-        pretrained = name
+            model, preprocess = _load_local(name, weights)
     else:
-        if name not in open_clip.list_models():
-            raise ModelLoadError(f"unknown model {name!r}; valid: {TOY_MODEL}, hf-hub:ORG/REPO, or an open_clip name "
-                                 f"({', '.join(open_clip.list_models()[:12])}, ...; see `zsbench list models`)")
-        tokenizer = open_clip.get_tokenizer(name)
-        if pretrained and pretrained.startswith("hf-hub:"):
-            model, preprocess = _create(pretrained, None, _offline_hint(pretrained, "(hub)"))
-            weights_id = pretrained
-        elif pretrained and (os.sep in pretrained or Path(pretrained).suffix or Path(pretrained).exists()):
-            model, preprocess, weights_id = _load_local(name, Path(pretrained))
+        if weights.kind == "hub":
+            model, preprocess = _create(weights.hub, None, _offline_hint(weights.hub, "(hub)"))
+        elif weights.kind == "file":
+            model, preprocess = _load_local(name, weights)
         else:
-            tags = open_clip.list_pretrained_tags_by_model(name)
-            if pretrained and pretrained not in tags:
-                raise ModelLoadError(f"--pretrained {pretrained!r} is not a tag of {name!r} (tags: {', '.join(tags) or 'none'}) "
-                                     "and not an existing file")
-            model, preprocess = _create(name, pretrained, _offline_hint(name, pretrained or ""))
-            weights_id = f"{name}:{pretrained}" if pretrained else "random-init"
+            tag = pretrained if weights.kind == "tag" else None
+            # open_clip 3 builds a tag's weights into the named config and only warns when the tag
+            # was trained with QuickGELU and the config is GELU (e.g. ViT-B-16 + openai): follow the tag.
+            tag_quick_gelu = bool(tag and open_clip.get_pretrained_cfg(name, tag).get("quick_gelu", False))
+            model, preprocess = _create(name, tag, _offline_hint(name, tag or ""),
+                                        force_quick_gelu=tag_quick_gelu and not _config_quick_gelu(name))
+        tokenizer = open_clip.get_tokenizer(name)  # after the model: a hub model offline fails there, clearly
     model = model.to(dev).eval()
-    return LoadedModel(model, preprocess, tokenizer, name, pretrained or "none", weights_id, dev, precision)
+    return LoadedModel(model, preprocess, tokenizer, name, weights.label, weights.weights_id, dev, precision)
 
 
-def _create(name: str, pretrained: str | None, hint: str):
+def _create(name: str, pretrained: str | None, hint: str, **kwargs):
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained)
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, **kwargs)
     except Exception as err:  # open_clip raises RuntimeError/OSError subclasses from huggingface_hub
         if _is_offline_error(err):
             raise ModelLoadError(hint) from None
@@ -139,20 +225,149 @@ def _is_offline_error(err: BaseException) -> bool:
     return any(m in text for m in markers) or (err.__cause__ is not None and _is_offline_error(err.__cause__))
 
 
-def _load_local(name: str, path: Path):
-    if not path.is_file():
-        raise ModelLoadError(f"--pretrained {path}: no such checkpoint file")
-    weights_id = f"sha256:{file_sha256(path)}"
+def _config_quick_gelu(name: str) -> bool:
+    return bool((open_clip.get_model_config(name) or {}).get("quick_gelu", False))
+
+
+def _load_local(name: str, weights: _Weights):
+    path = weights.path
     if _is_torchscript_archive(path):
+        # open_clip rebuilds OpenAI's archives from their state dict with QuickGELU, whatever --model says
         try:
             model = open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
         except Exception as err:
             raise ModelLoadError(f"--pretrained {path}: not a loadable OpenAI CLIP archive ({err})") from err
         preprocess = open_clip.image_transform(model.visual.image_size, is_train=False)
-        return model, preprocess, weights_id
+        return model, preprocess
+    keys = _checkpoint_keys(path)
+    openai_format = keys is not None and all(k in keys for k in OPENAI_MARKERS)
+    needed = _activation_of(path, weights.weights_id.removeprefix("sha256:"), openai_format)
+    if needed is not None and needed[0] != _config_quick_gelu(name):
+        raise ModelLoadError(_activation_mismatch(name, weights.label, *needed))
+    def wrong_architecture(err: Exception) -> ModelLoadError:
+        detail = " ".join(str(err).split())  # torch lists missing/unexpected keys over many lines
+        return ModelLoadError(f"--pretrained {path}: cannot load it into {name!r} ({type(err).__name__}: {detail}). "
+                              "Check that --model names the checkpoint's architecture.")
+
+    if not openai_format:
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(path))
+        except Exception as err:
+            raise wrong_architecture(err) from err
+        return model, preprocess
+    # open_clip loads the markers strictly (and fails) unless the file is a TorchScript archive
+    with _quiet_random_init_warning():
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(path))
+        state = open_clip.factory.load_state_dict(str(path))  # unwraps "state_dict" and "module." as open_clip does
+        model.load_state_dict({k: v for k, v in state.items() if k not in OPENAI_MARKERS}, strict=True)
     except Exception as err:
-        raise ModelLoadError(f"--pretrained {path}: cannot load it into {name!r} ({type(err).__name__}: {err}). "
-                             "Check that --model names the checkpoint's architecture.") from err
-    return model, preprocess, weights_id
+        raise wrong_architecture(err) from err
+    return model, preprocess
+
+
+def _checkpoint_keys(path: Path) -> set[str] | None:
+    """The state dict's keys as open_clip's load_state_dict unwraps them, read cheaply (safetensors
+    header, or torch.load memory-mapped); None when torch cannot read it, left to open_clip to report."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                keys = list(f.keys())
+        else:
+            try:
+                checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except Exception:  # files in torch's legacy (non-zip) format cannot be memory-mapped
+                checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(checkpoint, dict) and "state_dict" in checkpoint:
+                checkpoint = checkpoint["state_dict"]
+            if not isinstance(checkpoint, dict):
+                return None
+            keys = list(checkpoint)
+    except Exception:
+        return None
+    if keys and str(keys[0]).startswith("module"):
+        keys = [k[7:] for k in keys]
+    return set(keys)
+
+
+def _activation_of(path: Path, sha256: str, openai_format: bool) -> tuple[bool, str] | None:
+    """(whether the weights need QuickGELU, how we know) when something reliable says so, else None."""
+    if openai_format:
+        return True, "it is an OpenAI state dict (it has OpenAI's input_resolution/context_length/vocab_size entries)"
+    folders = list(dict.fromkeys([path.parent, path.resolve().parent]))
+    for folder in folders:
+        config = _hub_config(folder / "open_clip_config.json")
+        if config is not None:
+            quick = bool(config.get("quick_gelu", False))
+            return quick, f"{folder / 'open_clip_config.json'} says quick_gelu: {str(quick).lower()}"
+    repos = {part[len("models--"):].replace("--", "/") for folder in folders for part in folder.parts
+             if part.startswith("models--")}  # Hugging Face cache folders: models--ORG--REPO
+    for model, tag, cfg in _pretrained_table():
+        hub_repo = os.path.split(cfg.get("hf_hub", ""))[0]  # as open_clip's download_pretrained splits it
+        if hub_repo and hub_repo in repos:
+            return bool(cfg.get("quick_gelu", False)), f"it is from {hub_repo}, open_clip's {model} {tag!r} weights"
+        expected = _url_sha256(cfg.get("url", ""))
+        if expected and sha256.startswith(expected):
+            return bool(cfg.get("quick_gelu", False)), f"its sha256 is that of open_clip's {model} {tag!r} download"
+    return None
+
+
+def _hub_config(config_path: Path) -> dict | None:
+    """The model_cfg of a Hugging Face snapshot's open_clip_config.json (how open_clip marks the
+    hub copies of OpenAI's weights: quick_gelu true), or None."""
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError):
+        return None
+    model_cfg = config.get("model_cfg") if isinstance(config, dict) else None
+    return model_cfg if isinstance(model_cfg, dict) else None
+
+
+def _pretrained_table():
+    """(model, tag, cfg) for open_clip's pretrained weights, without the ``-quickgelu`` names
+    (open_clip's copies of the base names' quick_gelu entries)."""
+    for model, tag in open_clip.list_pretrained():
+        if not model.endswith("-quickgelu"):
+            yield model, tag, open_clip.get_pretrained_cfg(model, tag)
+
+
+def _url_sha256(url: str) -> str:
+    """The sha256 (OpenAI's archives) or sha256 prefix (mlfoundations releases) that open_clip's
+    download_pretrained_from_url checks a download against; "" for other URLs."""
+    if "openaipublic" in url:
+        expected = url.split("/")[-2]
+    elif "mlfoundations" in url:
+        expected = os.path.splitext(os.path.basename(url))[0].split("-")[-1]
+    else:
+        return ""
+    return expected if len(expected) >= 8 and re.fullmatch(r"[0-9a-f]+", expected) else ""
+
+
+def _activation_mismatch(name: str, pretrained: str, quick: bool, why: str) -> str:
+    models = open_clip.list_models()
+    if quick:
+        other = f"{name}-quickgelu"
+        fix = (f"use --model {other}" if other in models else
+               f"open_clip has no QuickGELU config for {name!r}: register a copy of its config with \"quick_gelu\": true "
+               "and pass that as --model")
+        return f"--pretrained {pretrained}: these weights were trained with QuickGELU ({why}) but --model {name} builds GELU; {fix}"
+    other = name.removesuffix("-quickgelu")
+    fix = (f"use --model {other}" if other != name and other in models else
+           f"pass a --model whose config has no quick_gelu")
+    return f"--pretrained {pretrained}: these weights were trained with GELU ({why}) but --model {name} builds QuickGELU; {fix}"
+
+
+@contextmanager
+def _quiet_random_init_warning():
+    """open_clip logs "initialized randomly" for a model built without weights; ours are loaded next."""
+    def drop(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No pretrained weights loaded")
+
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)

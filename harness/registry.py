@@ -7,6 +7,7 @@ which is registered under the entry point's name).
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 from typing import Callable, Generic, Iterator, TypeVar
@@ -64,7 +65,9 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             valid = ", ".join(self.names())
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; valid {self.kind}s: {valid}") from None
+            close = difflib.get_close_matches(str(name), self.names(), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UnknownNameError(f"unknown {self.kind} {name!r}{hint}; valid {self.kind}s: {valid}") from None
 
     def names(self) -> list[str]:
         self._load()

@@ -1,9 +1,12 @@
 """One evaluation run: datasets -> features (cached) -> method -> logits -> metrics -> results.
 
-The runner resolves every name and loads every dataset before any model work (so a missing
-dataset or a bad flag fails in seconds), skips evaluations already in the results store unless
-forced, writes each finished evaluation to the run's Parquet file at once (an interrupted run
-keeps what it finished), and regenerates the leaderboard at the end.
+A run first plans every evaluation without touching a model: it checks every flag, resolves every
+name, loads every dataset and every input file (descriptions, template pools), draws the few-shot
+subsets and computes each evaluation's content identity (``harness.evaluation_id``), so that a bad
+flag, a missing dataset or a malformed file fails in seconds. Evaluations already in the results
+store are skipped unless forced (a run with nothing left to do never loads the model). Each
+finished evaluation's per-image predictions and then its results row are written at once, so an
+interrupted run keeps what it finished; the leaderboard is regenerated at the end.
 """
 from __future__ import annotations
 
@@ -18,16 +21,20 @@ from zsbench.datasets.fewshot import fewshot_subset
 from zsbench.methods.base import FewShotData, Method, MethodInputs, Need
 
 from . import environment
+from .config import build_config, config_files, config_hash, config_json, split_overrides
 from .errors import UserError
-from .config import build_config, config_hash, config_json, split_overrides
+from .evaluation_id import eval_id, inputs_hash, task_hash
 from .feature_cache import FeatureCache
+from .hashing import json_sha256
 from .image_features import image_features
 from .latency import Latency, measure
 from .leaderboard import write_leaderboard
 from .metrics import classification_metrics
-from .models import DEFAULT_MODEL, DEFAULT_PRETRAINED, load_model
+from .models import DEFAULT_MODEL, DEFAULT_PRETRAINED, check_precision, load_model, resolve_device, weights_identity
+from .predictions import predictions_table, write_predictions
 from .registry import DATASETS, METHODS, SUITES
-from .results_store import RunWriter, completed_keys
+from .results_store import OUTPUT_PREFIX, RunWriter, check_writable, load_results
+from .significance import bootstrap_intervals
 from .text_encoding import TextEncoder
 
 DEFAULT_SEEDS = (1, 2, 3)
@@ -35,6 +42,20 @@ DEFAULT_SEEDS = (1, 2, 3)
 
 class RunError(UserError, ValueError):
     """A run that cannot start as asked; the message names the flag and the fix."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; says which evaluations were kept (all finished ones, nothing partial)."""
+
+    def __init__(self, kept: int, path: Path | None, results_dir: Path):
+        self.kept, self.path, self.results_dir = kept, path, results_dir
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if not self.kept:
+            return f"no evaluation of this run had finished; nothing was written to {self.results_dir}"
+        return (f"the {self.kept} evaluation(s) this run finished are kept in {self.path}; run the same command "
+                "again to resume")
 
 
 @dataclass
@@ -58,12 +79,27 @@ class RunSpec:
     latency_images: int = 64
     leaderboard: Path | None = None
     cache_dir: Path | None = None
+    save_logits: bool = False
 
 
 def default_leaderboard_path(results_dir: Path) -> Path:
     """``results/`` -> ``leaderboard.md`` beside it; any other results dir gets its own file inside."""
     results_dir = Path(results_dir)
     return results_dir.parent / "leaderboard.md" if results_dir.name == "results" else results_dir / "leaderboard.md"
+
+
+def check_spec(spec: RunSpec) -> None:
+    """The flags that need no lookup, checked before anything is loaded."""
+    if not spec.methods:
+        raise RunError("--method: no method given; pass one or more names, e.g. --method clip-e (see `zsbench list methods`)")
+    if not spec.seeds:
+        raise RunError("--seeds: no seed given; pass comma-separated integers, e.g. --seeds 1,2,3")
+    for flag, value, low in (("--shots", spec.shots, 0), ("--batch-size", spec.batch_size, 1), ("--workers", spec.workers, 0),
+                             ("--latency-images", spec.latency_images, 0)):
+        if value < low:
+            raise RunError(f"{flag} {value}: must be at least {low}")
+    if spec.limit is not None and spec.limit < 1:
+        raise RunError(f"--limit {spec.limit}: must be at least 1 (leave it out to evaluate every test image)")
 
 
 def limited(split, limit: int | None):
@@ -88,21 +124,60 @@ def restrict_to_classes(split, features, class_subset, n_classes: int):
     return sub, (features[keep] if features is not None else None), len(class_subset)
 
 
-def resolve_datasets(spec: RunSpec) -> list[str]:
-    if spec.suite and spec.datasets:
-        raise RunError("give either --suite or --dataset, not both")
-    if spec.suite:
-        return list(SUITES.get(spec.suite).datasets)
-    if not spec.datasets:
-        raise RunError("nothing to evaluate: give --suite S or --dataset D[,D...]")
-    for name in spec.datasets:
-        DATASETS.get(name)
-    return list(dict.fromkeys(spec.datasets))  # each dataset once, in the order given
+def target_classes(dataset, source) -> list[int]:
+    """For each class of ``dataset``, its index in ``source`` (the dataset few-shot methods train
+    on). By index wherever the label spaces agree (the dataset itself, ImageNet's variants, the toy
+    domains), because names are not unique: ImageNet has two "missile" (657, 744) and two
+    "sunglasses" (836, 837) classes. By name only between different label spaces."""
+    if source is dataset or list(dataset.classnames) == list(source.classnames):
+        return list(range(dataset.n_classes))
+    if dataset.imagenet_indices is not None and source.n_classes == 1000:
+        return list(dataset.imagenet_indices)
+    position: dict[str, int] = {}
+    for i, name in enumerate(source.classnames):
+        position[name] = -1 if name in position else i
+    missing = [c for c in dataset.classnames if c not in position]
+    if missing:
+        raise RunError(f"dataset {dataset.name!r} trains on {source.name!r}, which lacks classes {missing[:5]}")
+    ambiguous = [c for c in dataset.classnames if position[c] < 0]
+    if ambiguous:
+        raise RunError(f"dataset {dataset.name!r} trains on {source.name!r}, where classes {ambiguous[:5]} are not unique "
+                       "by name; give the dataset imagenet_indices (or the same class list) so classes map by index")
+    return [position[c] for c in dataset.classnames]
+
+
+def descriptions_hash(descriptions) -> str:
+    """Content identity of a method's descriptions (per class, in class order where known)."""
+    per_class = getattr(descriptions, "per_class", None)
+    if per_class is not None:
+        return json_sha256({"classnames": descriptions.classnames, "per_class": per_class})[:16]
+    return json_sha256(sorted((str(k), list(v)) for k, v in descriptions.items()))[:16]
+
+
+@dataclass
+class Planned:
+    """One evaluation as planned before any model work, with its identity."""
+
+    method: str
+    cls: type[Method]
+    config: object
+    dataset: object
+    split: object  # the evaluated (possibly limited) test split
+    limit: int | None
+    seed: int
+    shots: int
+    descriptions: dict | None
+    fewshot: FewShotData | None
+    task_hash: str
+    inputs_hash: str
+    eval_id: str
+    method_inputs: dict  # what resolve_inputs reported when planned
 
 
 @dataclass
 class Evaluation:
-    """One finished (method, dataset, seed) evaluation; ``row`` is what the results store holds."""
+    """One (method, dataset, seed) evaluation of a run; ``row`` is what the results store holds
+    (for a skipped one, the stored row)."""
 
     row: dict
     skipped: bool = False
@@ -113,109 +188,187 @@ class Runner:
         self.spec = spec
         self.reporter = reporter
         self.cache = FeatureCache(spec.cache_dir)
-        self._sources: dict = {}  # datasets few-shot shots are drawn from (built once per run)
+        self.writer: RunWriter | None = None
 
     def _log(self, message: str) -> None:
         if self.reporter is not None:
             self.reporter.log(message)
 
     def run(self) -> list[Evaluation]:
+        try:
+            return self._run()
+        except RunInterrupted:
+            raise
+        except KeyboardInterrupt:
+            writer = self.writer
+            raise RunInterrupted(len(writer.rows) if writer else 0, writer.path if writer else None,
+                                 Path(self.spec.results_dir)) from None
+
+    # ------------------------------------------------------------------------------ planning
+
+    def _configs(self) -> tuple[dict[str, type[Method]], dict]:
         spec = self.spec
-        method_classes: dict[str, type[Method]] = {m: METHODS.get(m) for m in spec.methods}
-        routed = split_overrides(spec.methods, {m: c.Config for m, c in method_classes.items()}, spec.overrides)
-        configs = {m: build_config(m, method_classes[m].Config, routed[m]) for m in spec.methods}
-        for m, cls in method_classes.items():
+        classes = {m: METHODS.get(m) for m in dict.fromkeys(spec.methods)}
+        routed = split_overrides(list(classes), {m: c.Config for m, c in classes.items()}, spec.overrides)
+        configs = {m: build_config(m, classes[m].Config, routed[m]) for m in classes}
+        for m, cls in classes.items():
             if Need.FEWSHOT in cls.needs and spec.shots <= 0:
                 raise RunError(f"method {m!r} is few-shot: give --shots K (e.g. --shots 16)")
-        datasets = [DATASETS.get(name)(spec.data_root) for name in resolve_datasets(spec)]
+        return classes, configs
 
+    def _datasets(self) -> list:
+        spec = self.spec
+        if spec.suite and spec.datasets:
+            raise RunError("give either --suite or --dataset, not both")
+        if spec.suite:
+            names = list(SUITES.get(spec.suite).datasets)
+        elif spec.datasets:
+            names = [n for n in dict.fromkeys(spec.datasets)]  # each dataset once, in the order given
+            for name in names:
+                DATASETS.get(name)
+        else:
+            raise RunError("nothing to evaluate: give --suite S or --dataset D[,D...]")
+        return [DATASETS.get(name)(spec.data_root) for name in names]
+
+    def _test_split(self, dataset):
+        split = dataset.split(dataset.test_split)
+        if len(split) == 0:
+            raise RunError(f"dataset {dataset.name!r}: its {dataset.test_split} split ({dataset.source}) has no images; "
+                           "check the data (`zsbench data status`)")
+        limit = self.spec.limit if self.spec.limit is not None and self.spec.limit < len(split) else None
+        return limited(split, limit), limit
+
+    def _fewshot(self, dataset, shots: int, seed: int, sources: dict) -> FewShotData:
+        source = dataset
+        if dataset.fewshot_from and dataset.fewshot_from != dataset.name:
+            if dataset.fewshot_from not in sources:
+                sources[dataset.fewshot_from] = DATASETS.get(dataset.fewshot_from)(self.spec.data_root)
+            source = sources[dataset.fewshot_from]
+        target = target_classes(dataset, source)
+        subset = fewshot_subset(source, shots, seed, cache_dir=self.spec.cache_dir)
+        return FewShotData(source=source, subset=subset, target_classes=target)
+
+    def plan(self, classes: dict, configs: dict, datasets: list, model_name: str, weights_id: str) -> list[Planned]:
+        """Every evaluation of the run, with its inputs loaded and checked and its identity."""
+        spec = self.spec
+        probes = {m: cls(configs[m]) for m, cls in classes.items()}
+        sources: dict = {}
+        planned = []
+        for dataset in datasets:
+            split, limit = self._test_split(dataset)
+            task = task_hash(dataset, split)
+            for m, cls in classes.items():
+                config, probe = configs[m], probes[m]
+                descriptions = probe.load_descriptions(dataset) if Need.DESCRIPTIONS in cls.needs else None
+                parts = {
+                    "method": m, "config_hash": config_hash(m, config), "config_files": config_files(config),
+                    "model": model_name, "weights": weights_id, "precision": spec.precision, "task": task,
+                    "descriptions": descriptions_hash(descriptions) if descriptions is not None else None,
+                    "method_inputs": probe.resolve_inputs(dataset), "limit": limit,
+                }
+                shots = spec.shots if Need.FEWSHOT in cls.needs else 0
+                seeds = spec.seeds if (cls.uses_seed or shots) else (0,)
+                for seed in dict.fromkeys(seeds):
+                    fewshot = self._fewshot(dataset, shots, seed, sources) if shots else None
+                    if fewshot is not None:
+                        parts["fewshot"] = {"source": fewshot.source.name, "shots": shots,
+                                            "task": task_hash(fewshot.source, fewshot.subset.train.parent),
+                                            "val": fewshot.val.parent.fingerprint if fewshot.val is not None else None}
+                    inputs = inputs_hash(parts)
+                    planned.append(Planned(m, cls, config, dataset, split, limit, seed, shots, descriptions, fewshot,
+                                           task, inputs, eval_id(inputs, seed), parts["method_inputs"]))
+        return planned
+
+    # ------------------------------------------------------------------------------ running
+
+    def _run(self) -> list[Evaluation]:
+        spec = self.spec
+        check_spec(spec)
+        device = resolve_device(spec.device)
+        check_precision(spec.precision, device)
+        check_writable(spec.results_dir)
+        classes, configs = self._configs()
+        datasets = self._datasets()
         defaults = {d.default_model for d in datasets}
         model_name = spec.model or (defaults.pop() if len(defaults) == 1 and None not in defaults else DEFAULT_MODEL)
         pretrained = spec.pretrained if spec.pretrained is not None else (DEFAULT_PRETRAINED if model_name == DEFAULT_MODEL else None)
-        loaded = load_model(model_name, pretrained, spec.device, spec.precision)
-        text = TextEncoder(loaded, self.cache, progress=self.reporter)
-        done = set() if spec.force else completed_keys(spec.results_dir)
-        writer = RunWriter(spec.results_dir)
+        pretrained_label, weights_id = weights_identity(model_name, pretrained)
+        planned = self.plan(classes, configs, datasets, model_name, weights_id)
+
+        stored = {} if spec.force else {r["eval_id"]: r for r in load_results(spec.results_dir).to_dict("records")
+                                        if isinstance(r.get("eval_id"), str)}
+        todo = [p for p in planned if p.eval_id not in stored]
+        evaluations: list[Evaluation] = []
+        loaded = text = None
+        if todo:
+            loaded = load_model(model_name, pretrained, spec.device, spec.precision)
+            text = TextEncoder(loaded, self.cache, progress=self.reporter)
+            self.writer = RunWriter(spec.results_dir)
         context = {
-            "model": loaded.name, "pretrained": loaded.pretrained, "device": loaded.device.type,
-            "device_name": environment.device_name(loaded.device), "precision": spec.precision,
-            "batch_size": spec.batch_size, "limit": spec.limit, "suite": spec.suite or "", **environment.versions(),
+            "model": model_name, "pretrained": pretrained_label, "weights_id": weights_id, "precision": spec.precision,
+            "batch_size": spec.batch_size, "suite": spec.suite or "", **environment.versions(),
         }
-        evaluations = []
-        for dataset in datasets:
-            split = limited(dataset.split(dataset.test_split), spec.limit)
-            features = None
-            for m, cls in method_classes.items():
-                shots = spec.shots if Need.FEWSHOT in cls.needs else 0
-                seeds = spec.seeds if (cls.uses_seed or shots) else (0,)
-                for seed in seeds:
-                    key = (m, loaded.name, loaded.pretrained, dataset.name, dataset.test_split, seed, shots,
-                           config_hash(m, configs[m]))
-                    if key + (spec.limit,) in done:
-                        self._log(f"skip {m} on {dataset.name} (seed {seed}): already in {spec.results_dir} (use --force)")
-                        evaluations.append(Evaluation(dict(zip(("method", "model", "pretrained", "dataset", "split", "seed", "shots", "config_hash"), key)), skipped=True))
-                        continue
-                    if Need.IMAGE_FEATURES in cls.needs and features is None:
-                        features = image_features(loaded, dataset.name, split, self.cache, spec.batch_size, spec.workers, progress=self.reporter)
-                    row = self._evaluate(cls(configs[m]), dataset, split, features, loaded, text, seed, shots)
-                    row.update(context, method=m, config_hash=key[-1], config_json=config_json(configs[m]))
-                    writer.append(row)
-                    evaluations.append(Evaluation(row))
-                    self._log(f"{m} on {dataset.name} (seed {seed}): top-1 {row['acc1']:.2f} %, {row['latency_ms_per_image']:.2f} ms/image")
+        features: dict[str, torch.Tensor] = {}
+        for p in planned:
+            if p.eval_id in stored:
+                self._log(f"skip {p.method} on {p.dataset.name} (seed {p.seed}): already in {spec.results_dir} (use --force)")
+                evaluations.append(Evaluation(stored[p.eval_id], skipped=True))
+                continue
+            if Need.IMAGE_FEATURES in p.cls.needs and p.dataset.name not in features:
+                features[p.dataset.name] = image_features(loaded, p.dataset.name, p.split, self.cache, spec.batch_size,
+                                                          spec.workers, progress=self.reporter)
+            row = self._evaluate(p, features.get(p.dataset.name), loaded, text)
+            row.update(context, device=loaded.device.type, device_name=environment.device_name(loaded.device))
+            self.writer.append(row)
+            evaluations.append(Evaluation(row))
+            self._log(f"{p.method} on {p.dataset.name} (seed {p.seed}): top-1 {row['acc1']:.2f} % "
+                      f"[{row['acc1_ci95_low']:.2f}, {row['acc1_ci95_high']:.2f}], "
+                      f"{row['latency_ms_per_image']:.2f} ms/image")
         write_leaderboard(spec.results_dir, spec.leaderboard or default_leaderboard_path(spec.results_dir))
         return evaluations
 
-    def _evaluate(self, method: Method, dataset, split, features, loaded, text, seed: int, shots: int) -> dict:
+    def _evaluate(self, p: Planned, features, loaded, text) -> dict:
         start = time.perf_counter()
-        torch.manual_seed(seed)
-        inputs = MethodInputs(dataset=dataset, model=loaded, text=text, seed=seed, shots=shots, image_features=features,
-                              encode_images=functools.partial(self._encode, loaded))
+        torch.manual_seed(p.seed)
+        method = p.cls(p.config)
+        if method.resolve_inputs(p.dataset) != p.method_inputs:  # the identity must describe what is used
+            raise RunError(f"method {p.method!r} on {p.dataset.name!r}: an input file changed while the run was going "
+                           "(its content hash differs from when the run started); run the command again")
+        inputs = MethodInputs(dataset=p.dataset, model=loaded, text=text, seed=p.seed, shots=p.shots, image_features=features,
+                              encode_images=functools.partial(self._encode, loaded), descriptions=p.descriptions,
+                              fewshot=p.fewshot)
         if Need.IMAGES in method.needs:
-            inputs.images = split
-        if Need.DESCRIPTIONS in method.needs:
-            inputs.descriptions = method.load_descriptions(dataset) if hasattr(method, "load_descriptions") else dataset.descriptions()
-        if Need.FEWSHOT in method.needs:
-            inputs.fewshot = self._fewshot(dataset, shots, seed)
+            inputs.images = p.split
         setup_start = time.perf_counter()
         with torch.no_grad():
             method.fit(inputs)
         setup_seconds = time.perf_counter() - setup_start
-        split, features, n_classes = restrict_to_classes(split, features, getattr(method, "class_subset", None), dataset.n_classes)
+        split, features, n_classes = restrict_to_classes(p.split, features, method.class_subset, p.dataset.n_classes)
         with torch.no_grad():
             if Need.IMAGE_FEATURES in method.needs:
                 logits = method.logits_from_features(features)
             else:
                 logits = method.logits_from_images(split, inputs)
         metrics = classification_metrics(logits, split.labels)
+        table = predictions_table(p.eval_id, split.image_ids(), split.labels, logits, self.spec.save_logits)
+        correct = table["correct"].to_numpy(zero_copy_only=False)
+        intervals = bootstrap_intervals(correct, split.labels.numpy())
         latency = self._latency(method, split, inputs, loaded)
+        write_predictions(self.spec.results_dir, table)  # before the row, so a row never lacks its predictions
         return {
-            **getattr(method, "extra_results", {}),  # what a method reports about itself (e.g. GDA's alpha)
-            "dataset": dataset.name, "split": dataset.test_split, "seed": seed, "shots": shots,
-            **metrics, "n_images": len(split), "n_classes": n_classes,
+            **{f"{OUTPUT_PREFIX}{k}": v for k, v in method.extra_results.items()},
+            "method": p.method, "config_hash": config_hash(p.method, p.config), "config_json": config_json(p.config),
+            "dataset": p.dataset.name, "split": p.dataset.test_split, "seed": p.seed, "shots": p.shots, "limit": p.limit,
+            **metrics, **intervals, "n_images": len(split), "n_classes": n_classes, "classes": method.classes,
+            "n_train": len(p.fewshot.train) if p.fewshot is not None else None,
             "seconds_total": time.perf_counter() - start, "setup_seconds": setup_seconds,
             "images_per_s": latency.images_per_s, "latency_ms_per_image": latency.ms_per_image,
-            "data_source": dataset.source,
+            "data_source": p.dataset.source, "eval_id": p.eval_id, "inputs_hash": p.inputs_hash, "task_hash": p.task_hash,
         }
 
     def _encode(self, loaded, split, view: str = "global", transform=None) -> torch.Tensor:
         return image_features(loaded, split.fingerprint, split, self.cache, self.spec.batch_size, self.spec.workers,
                               view=view, transform=transform, progress=self.reporter)
-
-    def _fewshot(self, dataset, shots: int, seed: int) -> FewShotData:
-        source = dataset
-        if dataset.fewshot_from and dataset.fewshot_from != dataset.name:
-            if dataset.fewshot_from not in self._sources:
-                self._sources[dataset.fewshot_from] = DATASETS.get(dataset.fewshot_from)(self.spec.data_root)
-            source = self._sources[dataset.fewshot_from]
-        if source is not dataset and dataset.imagenet_indices is not None and source.n_classes == 1000:
-            target = list(dataset.imagenet_indices)
-        else:
-            missing = [c for c in dataset.classnames if c not in source.classnames]
-            if missing:
-                raise RunError(f"dataset {dataset.name!r} trains on {source.name!r}, which lacks classes {missing[:5]}")
-            target = [source.classnames.index(c) for c in dataset.classnames]
-        subset = fewshot_subset(source, shots, seed, cache_dir=self.spec.cache_dir)
-        return FewShotData(source=source, subset=subset, target_classes=target)
 
     @torch.no_grad()
     def _latency(self, method: Method, split, inputs: MethodInputs, loaded):

@@ -100,6 +100,12 @@ class Method:
         self.class_subset: list[int] | None = None  # base-to-new: the evaluated labels (set by fit)
         self.extra_results: dict = {}  # method-specific outputs (set by fit), recorded as out_<key>
 
+    @property
+    def classes(self) -> str:
+        """Which classes the evaluation covers: ``all``, or the base-to-new half (``base``/``new``)
+        a method with a ``class_subset`` names in its ``subsample`` setting."""
+        return "all" if self.class_subset is None else str(getattr(self.config, "subsample", "subset"))
+
     def load_descriptions(self, dataset: "Dataset") -> dict[str, list[str]]:
         """The class descriptions of ``dataset`` this method uses (methods that need descriptions);
         called before any model work. Default: the dataset's own."""

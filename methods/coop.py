@@ -174,8 +174,7 @@ class _PromptMethod(Method):
         if not self.conditional:
             with torch.no_grad():
                 self.text_weights = F.normalize(self.eval_learner.text_features(loaded.model).float(), dim=-1)
-        self.extra_results = {f"{self.name}_epochs": epochs, f"{self.name}_final_loss": self.loss_history[-1],
-                              "subsample": cfg.subsample}
+        self.extra_results = {f"{self.name}_epochs": epochs, f"{self.name}_final_loss": self.loss_history[-1]}
 
     def _train(self, inputs: MethodInputs, train_classes: list[int], train_names: list[str], epochs: int) -> dict:
         cfg = self.config

@@ -480,7 +480,7 @@ def test_cli_runs_abs_and_description_baselines_on_toy(tmp_path):
     assert len(df) == 8 and set(df["method"]) == {"abs", "clip-d", "cupl", "waffle"}
     row = df[(df["method"] == "abs") & (df["dataset"] == "toy-a")].iloc[0]
     assert json.loads(row["config_json"])["num_crops"] == 6 and row["seed"] == 1 and row["n_images"] == 6
-    assert json.loads(row["config_json"])["attention"] == "auto" and row["abs_attention"] == "clip"  # auto resolved, recorded
+    assert json.loads(row["config_json"])["attention"] == "auto" and row["out_abs_attention"] == "clip"  # auto resolved, recorded
     assert (df["latency_ms_per_image"] > 0).all()
 
 

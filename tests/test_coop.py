@@ -220,7 +220,7 @@ def test_base_to_new_shares_one_training_on_the_base_classes(tmp_path, toy_model
     assert base.class_subset == list(range(6)) and new.class_subset == list(range(6, 12))
     assert base.loss_history == new.loss_history
     assert len(list((tmp_path / "cache" / "prompts").rglob("*.pt"))) == 1
-    assert base.extra_results["subsample"] == "base" and base.extra_results["coop_epochs"] == 2
+    assert base.classes == "base" and new.classes == "new" and base.extra_results["coop_epochs"] == 2
     feats = F.normalize(torch.randn(5, 128), dim=-1)
     assert base.logits_from_features(feats).shape == (5, 6) and new.logits_from_features(feats).shape == (5, 6)
     with pytest.raises(ValueError, match="class-specific"):

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from zsbench.datasets import catalog, imagenet
-from zsbench.datasets.base import CorruptImageError, DatasetNotFoundError
+from zsbench.datasets.base import CorruptImageError, DatasetFormatError, DatasetNotFoundError
 from zsbench.datasets.catalog import SPECS, build_dataset
 from zsbench.datasets.hub import HubEntry, resolve_revision
 from zsbench.harness.registry import DATASETS
@@ -122,7 +122,7 @@ def test_imagenet_r_mirror_with_a_wordnet_id_column(tmp_path, monkeypatch):
 def test_missing_label_column_is_named(tmp_path, monkeypatch):
     repo = parquet_repo(tmp_path / "dtd", [jpeg(0)], [0], datasets.ClassLabel(names=["banded"]))
     use_mirror(monkeypatch, "dtd", HubEntry(str(repo), None, "test", "image", "category"))
-    with pytest.raises(ValueError, match=r"no label column 'category'; its columns are \['image', 'label'\]"):
+    with pytest.raises(DatasetFormatError, match=r"no label column 'category'; its columns are \['image', 'label'\]"):
         build_dataset("dtd", source="hub")
 
 
@@ -130,14 +130,14 @@ def test_missing_label_column_of_a_webdataset_is_named_when_loaded(tmp_path, mon
     repo = wds_repo(tmp_path / "inv2", [0, 1], None)
     use_mirror(monkeypatch, "imagenet-v2", HubEntry(str(repo), None, "test", "jpg", "label", "imagenet-1k"))
     dataset = build_dataset("imagenet-v2", source="hub")
-    with pytest.raises(ValueError, match="no label column 'label'.*'cls'"):
+    with pytest.raises(DatasetFormatError, match="no label column 'label'.*'cls'"):
         dataset.split("test")
 
 
 def test_label_outside_the_classes_is_refused(tmp_path, monkeypatch):
     repo = wds_repo(tmp_path / "ina", [0, 200], None)
     use_mirror(monkeypatch, "imagenet-a", HubEntry(str(repo), None, "test", "jpg", "cls", "imagenet-a"))
-    with pytest.raises(ValueError, match="row 1 has label 200"):
+    with pytest.raises(DatasetFormatError, match="row 1 has label 200 .*; fix the classnames of its HubEntry"):
         build_dataset("imagenet-a", source="hub").split("test")
 
 

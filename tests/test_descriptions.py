@@ -1,9 +1,12 @@
-"""Description sources (named public files cached on disk, paths, the toy world), matching class
-names to a file's keys, the real description files in ../shared/reference (skipped when absent), and
-the description baselines clip-d, cupl and waffle."""
+"""Description sources (named public files cached on disk, paths, the toy world), the source table
+against the pinned CuPL and ABS trees (tests/fixtures/trees), matching class names to a file's keys,
+the real description files in ../shared/reference (skipped when absent), and the description
+baselines clip-d, cupl and waffle."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import json
 import shutil
 import urllib.error
@@ -15,6 +18,9 @@ import torch.nn.functional as F
 
 from zsbench.datasets import imagenet, naming
 from zsbench.datasets.base import Dataset
+from zsbench.harness import downloads
+from zsbench.harness.errors import UserError
+from zsbench.harness.hashing import git_blob_sha1
 from zsbench.harness.registry import DATASETS
 from zsbench.harness.text_encoding import TextEncoder
 from zsbench.methods import descriptions as desc
@@ -23,19 +29,44 @@ from zsbench.methods.description_baselines import CuPL, DCLIP, WaffleCLIP, waffl
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "descriptions"
 needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"reference description files not found at {REFERENCE}")
+TREES = Path(__file__).resolve().parent / "fixtures" / "trees"  # `git ls-tree -r --long` of the pinned commits
+CUPL_IMAGE_PROMPTS_BLOB = "b5796c20e12c7448a9d78147fc9869b421d908d7"  # imagenet_prompts/CuPL_image_prompts.json
 
 
 def _dataset(name: str, classnames: list[str], imagenet_indices=None) -> Dataset:
     return Dataset(name, list(classnames), ["a photo of a {}."], ["a photo of a {}."], {}, "test", imagenet_indices=imagenet_indices)
 
 
+def _remote(**kw) -> desc.RemoteFile:
+    return desc.RemoteFile("u", "sha256:" + "0" * 64, "x", **kw)
+
+
+def _repo_path(remote: desc.RemoteFile) -> tuple[str, str]:
+    """(tree fixture, path in that tree) of a source-table URL, which must be at the pinned commit."""
+    for raw, tree in ((desc.CUPL_RAW, "CuPL-719619c.txt"), (desc.ABS_RAW, "ABS-5ba77c6.txt")):
+        if remote.url.startswith(raw + "/"):
+            return tree, remote.url[len(raw) + 1:]
+    raise AssertionError(f"{remote.url} is not at the pinned CuPL or ABS commit")
+
+
+def _tree(name: str) -> dict[str, str]:
+    """path -> git blob id of a committed tree listing (mode, type, blob id, size, then a tab and the path)."""
+    out = {}
+    for line in (TREES / name).read_text().splitlines():
+        meta, path = line.split("\t", 1)
+        mode, kind, blob, size = meta.split()
+        out[path] = blob
+    return out
+
+
 def _reference_copy(remote: desc.RemoteFile) -> Path:
-    """The shared offline copy of a source-table entry (see ../shared/reference/README.md)."""
-    folder, _, rest = remote.cache_name.partition("/")
-    if folder.startswith("CuPL-"):
-        return REFERENCE / "cupl-repo" / rest
-    sub, _, name = rest.partition("/")
-    return REFERENCE / "abs-repo" / f"{sub}__{name}"
+    """The shared offline copy of a source-table entry (see ../shared/reference/README.md): ABS files
+    renamed <dataset>__<file>.json, CuPL files by basename."""
+    tree, path = _repo_path(remote)
+    if tree.startswith("CuPL"):
+        return REFERENCE / "cupl-repo" / Path(path).name
+    _, folder, name = path.split("/")
+    return REFERENCE / "abs-repo" / f"{folder}__{name}"
 
 
 def _seed_cache(remote: desc.RemoteFile) -> None:
@@ -45,17 +76,45 @@ def _seed_cache(remote: desc.RemoteFile) -> None:
     shutil.copyfile(_reference_copy(remote), target)
 
 
+def _synthetic_imagenet_cupl(monkeypatch) -> dict[str, list[str]]:
+    """A stand-in for CuPL's CuPL_image_prompts.json (no local copy exists): keyed, as the real file
+    is, by CLIP's cleaned ImageNet names, so the duplicated names collapse to one key each. It is
+    seeded where a download would put it and the ImageNet-family `cupl` entries are pinned to its
+    blob id, so loading goes through the real table entry, cache path and checksum check."""
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+    data: dict[str, list[str]] = {}
+    for i, name in enumerate(IMAGENET_CLASSNAMES):
+        data[name] = [f"A photo of a {name}.", f"Class {i}: a {name} seen up close."]
+    payload = json.dumps(data, indent=4).encode()
+    remote = dataclasses.replace(desc.SOURCES["cupl"]["imagenet"], checksum=f"git-blob:{git_blob_sha1(payload)}")
+    for name in desc.IMAGENET_FAMILY:
+        monkeypatch.setitem(desc.SOURCES["cupl"], name, remote)
+    target = desc.cache_path(remote)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(payload)
+    return data
+
+
 # --------------------------------------------------------------------------------------------------
 # matching
 
 
 def test_match_exact_normalised_alias_and_qualified():
     data = {"Black-footed Albatross": ["a"], "Brewer's Blackbird": ["b"], "arena": ["c"], "lake or sea": ["d"], "tench": ["e"]}
-    remote = desc.RemoteFile("u", "", "x", aliases=(("Sea or Lake", "lake or sea"),), qualified_names=True)
+    remote = _remote(aliases=(("Sea or Lake", "lake or sea"),), qualified_names=True)
     space = desc.LabelSpace(["tench", "Black footed Albatross", "Brewer Blackbird", "hockey arena", "Sea or Lake"])
     assert desc.match(data, space, "f.json", remote) == [["e"], ["a"], ["b"], ["c"], ["d"]]
     with pytest.raises(desc.DescriptionsError, match="hockey arena"):
-        desc.match(data, space, "f.json", desc.RemoteFile("u", "", "x", aliases=remote.aliases))
+        desc.match(data, space, "f.json", _remote(aliases=remote.aliases))
+
+
+def test_match_keys_worded_with_the_qualifier_or_year_last():
+    """CuPL's SUN397 and Stanford Cars keys put the qualifier / year last; CoOp's names put it first."""
+    data = {"apse (indoor)": ["a"], "apse (outdoor)": ["b"], "Tesla Model S Sedan 2012": ["c"], "abbey": ["d"],
+            "outdoor apse": ["e"]}
+    space = desc.LabelSpace(["indoor apse", "2012 Tesla Model S Sedan", "abbey", "outdoor apse"])
+    assert desc.match(data, space, "f.json") == [["a"], ["c"], ["d"], ["e"]]  # a real key wins over a rewording
 
 
 def test_match_by_position_when_the_file_lists_the_whole_label_space():
@@ -78,6 +137,17 @@ def test_missing_classes_error_names_file_and_classes():
     assert "/data/desc.json" in msg and "'zebra'" in msg and "'yak'" in msg and "2 of 3 classes" in msg and "--set descriptions=PATH" in msg
     with pytest.raises(desc.DescriptionsError, match="empty description list for classes 'cat'"):
         desc.match({"cat": [], "dog": ["y"]}, desc.LabelSpace(["cat", "dog"]), "f.json")
+
+
+def test_a_list_of_only_blank_sentences_is_an_error_naming_file_and_classes():
+    data = {"cat": ["", "   "], "dog": ["a dog barks."], "yak": ["\n\t"], "emu": ["", "an emu runs."]}
+    with pytest.raises(desc.DescriptionsError) as err:
+        desc.match(data, desc.LabelSpace(["cat", "dog", "yak", "emu"]), "/data/desc.json")
+    msg = str(err.value)
+    assert "/data/desc.json" in msg and "'cat'" in msg and "'yak'" in msg and "'dog'" not in msg and "'emu'" not in msg
+    assert "--set descriptions=PATH" in msg
+    # a list with one real sentence is kept exactly as the file has it
+    assert desc.match(data, desc.LabelSpace(["emu", "dog"]), "f.json") == [["", "an emu runs."], ["a dog barks."]]
 
 
 def test_read_json_errors(tmp_path):
@@ -103,6 +173,8 @@ def test_path_and_dataset_sources(tmp_path):
         desc.load("gpt5", ds)
     with pytest.raises(desc.DescriptionsError, match="has no file for dataset 'pets-mini'"):
         desc.load("cupl", ds)
+    with pytest.raises(desc.DescriptionsError, match=r"has no file for dataset 'eurosat'.*descriptions=cupl\|dclip"):
+        desc.load("cupl-base", _dataset("eurosat", ["Forest"]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -113,30 +185,131 @@ def test_fetch_downloads_once_atomically_and_checks_the_hash(tmp_path):
     src = tmp_path / "upstream.json"
     payload = json.dumps({"cat": ["a cat."]}).encode()
     src.write_bytes(payload)
-    remote = desc.RemoteFile(src.as_uri(), hashlib.sha256(payload).hexdigest(), "test-src/upstream.json")
+    remote = desc.RemoteFile(src.as_uri(), "sha256:" + hashlib.sha256(payload).hexdigest(), "test-src/upstream.json")
     path = desc.fetch(remote)
     assert path == desc.cache_path(remote) and path.read_bytes() == payload
     assert [p.name for p in path.parent.iterdir()] == ["upstream.json"]  # no temp files left
     src.unlink()
     assert desc.fetch(remote) == path  # served from the cache
-    bad = desc.RemoteFile((tmp_path / "other.json").as_uri(), "0" * 64, "test-src/other.json")
+    bad = desc.RemoteFile((tmp_path / "other.json").as_uri(), "sha256:" + "0" * 64, "test-src/other.json")
     (tmp_path / "other.json").write_bytes(payload)
-    with pytest.raises(desc.DescriptionsError, match="expected 0000"):
+    with pytest.raises(desc.DescriptionsError, match="expected sha256:0000") as err:
         desc.fetch(bad)
+    assert isinstance(err.value, downloads.DownloadError) and isinstance(err.value, UserError)
     assert not desc.cache_path(bad).exists()
+    # a git-blob checksum (the id the pinned tree lists) is accepted as well
+    blob = desc.RemoteFile((tmp_path / "other.json").as_uri(), f"git-blob:{git_blob_sha1(payload)}", "test-src/blob.json")
+    assert desc.fetch(blob).read_bytes() == payload
+
+
+def test_named_sources_are_fetched_by_the_shared_downloader_into_cache_downloads(tmp_path, monkeypatch):
+    """One cache for every pinned file: <cache>/downloads/<repo>-<commit>/<path in the repo>."""
+    cache = tmp_path / "zs-cache"
+    monkeypatch.setenv("ZSBENCH_CACHE", str(cache))
+    base = desc.SOURCES["cupl-base"]["dtd"]
+    assert desc.cache_path(base) == cache / "downloads" / "CuPL-719619c" / "all_prompts" / "base_prompts" / "texture_prompts_base.json"
+    assert desc.cache_path(desc.SOURCES["cupl"]["dtd"]) == cache / "downloads" / "ABS-5ba77c6" / "dtd" / "cupl.json"
+    payload = json.dumps({"banded": ["stripes."], "blotchy": ["blotches."]}).encode()
+    pinned = dataclasses.replace(base, checksum=f"sha256:{hashlib.sha256(payload).hexdigest()}")
+    monkeypatch.setitem(desc.SOURCES["cupl-base"], "dtd", pinned)
+    seen = []
+
+    def download(url, timeout=None):
+        seen.append(url)
+        return io.BytesIO(payload)  # what the downloader uses of a response: a context manager with read()
+
+    monkeypatch.setattr(downloads.urllib.request, "urlopen", download)
+    got = desc.load("cupl-base", _dataset("dtd", ["blotchy", "banded"]))
+    assert got.per_class == [["blotches."], ["stripes."]] and seen == [base.url]
+    assert desc.cache_path(pinned).read_bytes() == payload
+    desc.load("cupl-base", _dataset("dtd", ["banded"]))
+    assert seen == [base.url]  # the verified cached copy is reused
 
 
 def test_offline_named_source_error_names_url_and_cache_path(monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(desc.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(downloads.urllib.request, "urlopen", offline)
     ds = _dataset("dtd", ["banded", "blotchy"])
     with pytest.raises(desc.DescriptionsError) as err:
         desc.load("cupl", ds)
     msg = str(err.value)
     assert "https://raw.githubusercontent.com/BIT-DA/ABS/" in msg and str(desc.cache_path(desc.SOURCES["cupl"]["dtd"])) in msg
     assert "--set descriptions=PATH" in msg
+    with pytest.raises(desc.DescriptionsError) as err:
+        desc.load("cupl", _dataset("imagenet", list(imagenet.classnames())))
+    msg = str(err.value)
+    path = Path(downloads.cache_path(desc.SOURCES["cupl"]["imagenet"]))
+    assert path.parts[-4:] == ("downloads", "CuPL-719619c", "imagenet_prompts", "CuPL_image_prompts.json") and str(path) in msg
+    assert f"sarahpratt/CuPL/{desc.CUPL_COMMIT}/imagenet_prompts/CuPL_image_prompts.json" in msg and "--set descriptions=PATH" in msg
+
+
+# --------------------------------------------------------------------------------------------------
+# the source table against the pinned trees
+
+TABLE = [(source, dataset, remote) for source, table in desc.SOURCES.items() for dataset, remote in table.items()]
+
+
+def test_the_named_sources():
+    assert list(desc.SOURCES) == ["cupl", "cupl-base", "cupl-full", "dclip"]
+    for name in desc.IMAGENET_FAMILY:
+        assert desc.SOURCES["cupl-base"][name].url.endswith("/all_prompts/base_prompts/imagenet_prompts_base.json")
+        assert desc.SOURCES["cupl-full"][name].url.endswith("/all_prompts/full_prompts/imagenet_prompts_full.json")
+    for dataset, remote in desc.SOURCES["cupl"].items():  # ABS's own file where it ships one, else CuPL's full set
+        if dataset not in desc.IMAGENET_FAMILY and not remote.url.startswith(desc.ABS_RAW):
+            assert remote == desc.SOURCES["cupl-full"][dataset], dataset
+
+
+@pytest.mark.parametrize("source,dataset,remote", TABLE, ids=[f"{s}-{d}" for s, d, _ in TABLE])
+def test_source_urls_exist_in_the_pinned_trees_and_checksums_agree(source, dataset, remote):
+    tree_name, path = _repo_path(remote)
+    tree = _tree(tree_name)
+    assert path in tree, f"{source}/{dataset}: {path} is not in the tree of {tree_name} ({remote.url} would 404)"
+    assert remote.cache_name.endswith(Path(path).name)
+    kind, _, digest = remote.checksum.partition(":")
+    if kind == "git-blob":
+        assert digest == tree[path], (source, dataset)
+        return
+    assert kind == "sha256"
+    copy = _reference_copy(remote)
+    if not copy.is_file():
+        pytest.skip(f"no shared copy at {copy} to check the sha256 against the tree")
+    data = copy.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == digest, (source, dataset, copy)
+    assert git_blob_sha1(data) == tree[path], (source, dataset, copy)  # the copy is the pinned file
+
+
+# --------------------------------------------------------------------------------------------------
+# CuPL on the ImageNet family
+
+
+def test_cupl_on_the_imagenet_family_is_cupls_image_prompts_file(monkeypatch):
+    abs_tree, cupl_tree = _tree("ABS-5ba77c6.txt"), _tree("CuPL-719619c.txt")
+    assert cupl_tree["imagenet_prompts/CuPL_image_prompts.json"] == CUPL_IMAGE_PROMPTS_BLOB
+    for folder in ("imagenet", "imagenetv2", "imagenet-s", "imagenet-a", "imagenet-r"):  # ABS's copies are that file
+        assert abs_tree[f"prompts/{folder}/cupl.json"] == CUPL_IMAGE_PROMPTS_BLOB
+    for name in desc.IMAGENET_FAMILY:
+        remote = desc.SOURCES["cupl"][name]
+        assert remote.url == f"https://raw.githubusercontent.com/sarahpratt/CuPL/{desc.CUPL_COMMIT}/imagenet_prompts/CuPL_image_prompts.json"
+        assert remote.checksum == f"git-blob:{CUPL_IMAGE_PROMPTS_BLOB}"
+    from zsbench.methods.abs import ABS
+
+    assert ABS.Config().descriptions == CuPL.Config().descriptions == "cupl"  # both use it by default
+
+    data = _synthetic_imagenet_cupl(monkeypatch)
+    names = list(imagenet.classnames())
+    assert len(data) == 998  # "missile" (657, 744) and "sunglasses" (836, 837) are one key each
+    got = desc.load("cupl", _dataset("imagenet", names))
+    assert len(got.per_class) == 1000 and got.per_class == [data[n] for n in names]
+    for dup, pair in (("missile", [657, 744]), ("sunglasses", [836, 837])):
+        assert [i for i, n in enumerate(names) if n == dup] == pair
+        assert got.per_class[pair[0]] == got.per_class[pair[1]] == data[dup]
+    # ABS (faithful) on ImageNet-R scores all 1000 classes with this file; the 200-way variant picks its classes
+    _, r_names, r_indices = imagenet.label_space("imagenet-r")
+    ds = _dataset("imagenet-r", r_names, r_indices)
+    assert ABS().load_descriptions(ds).per_class == [data[n] for n in names]
+    assert ABS(ABS.Config(faithful=False)).load_descriptions(ds).per_class == [data[names[i]] for i in r_indices]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,15 +332,6 @@ def test_toy_world_answers_the_named_sources():
 
 
 @needs_reference
-def test_source_table_hashes_match_the_reference_copies():
-    for source, table in desc.SOURCES.items():
-        for dataset, remote in table.items():
-            copy = _reference_copy(remote)
-            assert copy.is_file(), (source, dataset, copy)
-            assert hashlib.sha256(copy.read_bytes()).hexdigest() == remote.sha256, (source, dataset)
-
-
-@needs_reference
 def test_every_reference_description_file_loads_and_templates_are_refused():
     for path in sorted((REFERENCE / "abs-repo").glob("*.json")) + sorted((REFERENCE / "cupl-repo").glob("*.json")):
         if path.name.endswith("__clip-e.json"):
@@ -179,10 +343,10 @@ def test_every_reference_description_file_loads_and_templates_are_refused():
 
 
 @needs_reference
-def test_cupl_imagenet_covers_all_1000_classes():
+def test_cupl_base_imagenet_covers_all_1000_classes():
     names = list(imagenet.classnames())
-    _seed_cache(desc.SOURCES["cupl"]["imagenet"])
-    got = desc.load("cupl", _dataset("imagenet", names))
+    _seed_cache(desc.SOURCES["cupl-base"]["imagenet"])
+    got = desc.load("cupl-base", _dataset("imagenet", names))
     assert len(got.per_class) == 1000 and {len(s) for s in got.per_class} == {30}
     dup = [i for i, n in enumerate(names) if n == "sunglasses"]
     assert len(dup) == 2 and got.per_class[dup[0]] == got.per_class[dup[1]]  # one key for both, as in the reference
@@ -200,13 +364,13 @@ def test_dclip_imagenet_is_matched_by_position():
 
 
 @needs_reference
-def test_imagenet_a_uses_its_200_positions_and_abs_scores_all_1000():
+def test_imagenet_a_uses_its_200_positions_and_abs_scores_all_1000(monkeypatch):
     from zsbench.methods.abs import ABS
 
     _, names, indices = imagenet.label_space("imagenet-a")
     ds = _dataset("imagenet-a", names, indices)
-    for source in ("cupl", "dclip"):
-        _seed_cache(desc.SOURCES[source]["imagenet-a"])
+    _synthetic_imagenet_cupl(monkeypatch)
+    _seed_cache(desc.SOURCES["dclip"]["imagenet-a"])
     full = desc.load("dclip", _dataset("imagenet", list(imagenet.classnames())))
     sub = desc.load("dclip", ds)
     assert sub.per_class == [full.per_class[i] for i in indices]
@@ -237,6 +401,51 @@ def test_coop_names_of_eurosat_places_and_cub_find_their_entries():
     got = desc.load("cupl", _dataset("cub", cub))
     raw = desc.read_json(_reference_copy(desc.SOURCES["cupl"]["cub"]))
     assert got.per_class == [raw["Black-footed Albatross"], raw["Brewer Blackbird"], raw["Chuck-will Widow"], raw["Anna Hummingbird"]]
+
+
+# Caltech101's folders (torchvision / CoOp); CoOp drops BACKGROUND_Google and Faces_easy
+CALTECH_FOLDERS = """BACKGROUND_Google Faces Faces_easy Leopards Motorbikes accordion airplanes anchor ant barrel bass
+beaver binocular bonsai brain brontosaurus buddha butterfly camera cannon car_side ceiling_fan cellphone chair
+chandelier cougar_body cougar_face crab crayfish crocodile crocodile_head cup dalmatian dollar_bill dolphin
+dragonfly electric_guitar elephant emu euphonium ewer ferry flamingo flamingo_head garfield gerenuk gramophone
+grand_piano hawksbill headphone hedgehog helicopter ibis inline_skate joshua_tree kangaroo ketch lamp laptop llama
+lobster lotus mandolin mayfly menorah metronome minaret nautilus octopus okapi pagoda panda pigeon pizza platypus
+pyramid revolver rhino rooster saxophone schooner scissors scorpion sea_horse snoopy soccer_ball stapler starfish
+stegosaurus stop_sign strawberry sunflower tick trilobite umbrella watch water_lilly wheelchair wild_cat
+windsor_chair wrench yin_yang""".split()
+
+
+@needs_reference
+def test_coop_names_of_caltech_sun397_and_cars_find_cupls_keys():
+    caltech = [n for n in map(naming.caltech, CALTECH_FOLDERS) if n is not None]
+    assert len(CALTECH_FOLDERS) == 102 and len(caltech) == 100
+    for source in ("cupl", "cupl-base", "cupl-full"):
+        remote = desc.SOURCES[source]["caltech101"]
+        _seed_cache(remote)
+        raw = desc.read_json(_reference_copy(remote))
+        got = desc.load(source, _dataset("caltech101", caltech))
+        assert got["face"] == raw["off-center face"] and got["yin yang"] == raw["yin and yang symbol"]
+        assert got["accordion"] == raw["accordion"] and got["car side"] == raw["side of a car"]
+        assert len({tuple(v) for v in got.per_class}) == 100  # 100 different entries, none reused
+
+    for source in ("cupl", "cupl-base"):
+        remote = desc.SOURCES[source]["sun397"]
+        _seed_cache(remote)
+        raw = desc.read_json(_reference_copy(remote))
+        paths = []  # each key back as its SUN397 category path: "apse (indoor)" -> /a/apse/indoor
+        for key in raw:
+            base, _, qualifier = key.removesuffix(")").partition(" (")
+            paths.append(f"/{key[0]}/{base.replace(' ', '_')}" + (f"/{qualifier}" if qualifier else ""))
+        names = [naming.scene(p) for p in paths]
+        assert "indoor apse" in names and "outdoor apartment building" in names
+        assert desc.load(source, _dataset("sun397", names)).per_class == list(raw.values())
+
+        remote = desc.SOURCES[source]["stanford-cars"]
+        _seed_cache(remote)
+        raw = desc.read_json(_reference_copy(remote))
+        names = [naming.car(k) for k in raw]  # Stanford Cars' own names are CuPL's keys; CoOp puts the year first
+        assert names[0] == "2010 Dodge Dakota Crew Cab"
+        assert desc.load(source, _dataset("stanford-cars", names)).per_class == list(raw.values())
 
 
 @needs_reference

@@ -75,12 +75,12 @@ def test_sections_follow_suite_order_and_skip_suites_without_results():
 def test_cells_averages_seeds_and_latency_are_exact():
     rows = table_rows(render_leaderboard(results(), [DG]), "domain-generalisation")
     assert rows == [
-        "| method | model | pretrained | shots | imagenet | imagenet-v2 | imagenet-a | OOD avg | latency |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|",
+        "| method | model | pretrained | shots | seeds | imagenet | imagenet-v2 | imagenet-a | OOD avg | latency |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|",
         # OOD avg = (60.8 + 47.8) / 2; latency = mean over datasets of ms/image = (2 + 3 + 4) / 3
-        "| clip | ViT-B-16 | openai | 0 | 66.70 | 60.80 | 47.80 | 54.30 | 3.00 ms [1] |",
-        # two seeds on ImageNet: mean 71, sample std sqrt(2); no imagenet-a result, so no OOD avg
-        "| coop | ViT-B-16 | openai | 16 | 71.00 ± 1.41 | 64.00 | – | – | 1.50 ms [1][2] |",
+        "| clip | ViT-B-16 | openai | 0 | 1 | 66.70 | 60.80 | 47.80 | 54.30 | 3.00 ms [1] |",
+        # two seeds on ImageNet (one on -V2: seeds 1-2): mean 71, sample std sqrt(2); no imagenet-a result, so no OOD avg
+        "| coop | ViT-B-16 | openai | 16 | 1–2 | 71.00 ± 1.41 | 64.00 | – | – | 1.50 ms [1][2] |",
     ]
 
 
@@ -97,9 +97,9 @@ def test_device_legend_lists_each_device_once():
 def test_config_hash_labels_only_rows_that_need_it():
     rows = table_rows(render_leaderboard(results(), [FEW]), "few-shot")
     assert rows[2:] == [
-        "| clip | RN50 | openai | 0 | 44.00 | – | – | 2.00 ms [1] |",
-        "| tip (config aaaaaaa) | RN50 | openai | 16 | 60.00 | 70.00 | 65.00 | 2.00 ms [1] |",
-        "| tip (config bbbbbbb) | RN50 | openai | 16 | 61.50 | – | – | – |",
+        "| clip | RN50 | openai | 0 | 1 | 44.00 | – | – | 2.00 ms [1] |",
+        "| tip (config aaaaaaa) | RN50 | openai | 16 | 1 | 60.00 | 70.00 | 65.00 | 2.00 ms [1] |",
+        "| tip (config bbbbbbb) | RN50 | openai | 16 | 1 | 61.50 | – | – | – |",
     ]
 
 
@@ -213,7 +213,7 @@ def test_write_then_check_detects_stale_and_fresh_files(tmp_path, registered):
     writer.append({k: v for k, v in result("clip", "dtd", 44.0).items() if v is not None})
 
     up_to_date, diff = check_leaderboard(results_dir, output)
-    assert not up_to_date and "+| clip | ViT-B-16 | openai | 0 | 44.00 | – | – | 2.00 ms [1] |" in diff
+    assert not up_to_date and "+| clip | ViT-B-16 | openai | 0 | 1 | 44.00 | – | – | 2.00 ms [1] |" in diff
 
     text = write_leaderboard(results_dir, output)
     assert output.read_bytes() == text.encode("utf-8")
@@ -225,8 +225,8 @@ def test_write_then_check_detects_stale_and_fresh_files(tmp_path, registered):
     up_to_date, diff = check_leaderboard(results_dir, output)
     assert not up_to_date
     assert diff.startswith(f"--- {output} (on disk)\n+++ {output} (rendered from {results_dir})\n")
-    assert "-| clip | ViT-B-16 | openai | 0 | 44.00 | – | – | 2.00 ms [1] |" in diff
-    assert "+| clip | ViT-B-16 | openai | 0 | 44.00 | 50.00 | 47.00 | 2.00 ms [1] |" in diff
+    assert "-| clip | ViT-B-16 | openai | 0 | 1 | 44.00 | – | – | 2.00 ms [1] |" in diff
+    assert "+| clip | ViT-B-16 | openai | 0 | 1 | 44.00 | 50.00 | 47.00 | 2.00 ms [1] |" in diff
 
     write_leaderboard(results_dir, output)
     output.write_text(output.read_text() + "hand edit\n")
@@ -248,3 +248,75 @@ def test_write_uses_the_published_csv_in_the_results_dir(tmp_path, registered):
     assert "| coop | ViT-B-16 | 16 | [S1] | 71.51 | – | – | – |" in text
     assert "| Δ ours − published | ViT-B-16 (openai) | 16 |  | -0.51 | – | – | – |" in text
     assert "- [S1] Zhou et al. 2022\n" in text
+
+
+def _predicted(results_dir, method, dataset, correct, *, seed=0, config="c0ffee000000"):
+    """A results row plus its predictions file: image i is right iff ``correct[i]``."""
+    import torch
+
+    from zsbench.harness.predictions import predictions_table, write_predictions
+
+    eval_id = f"{method}-{dataset}-{seed}"
+    labels = torch.zeros(len(correct), dtype=torch.long)
+    logits = torch.tensor([[1.0, 0.0] if c else [0.0, 1.0] for c in correct])
+    write_predictions(results_dir, predictions_table(eval_id, [f"img/{i}" for i in range(len(correct))], labels, logits))
+    acc = 100.0 * sum(correct) / len(correct)
+    return {**result(method, dataset, acc, seed=seed, config=config), "eval_id": eval_id, "inputs_hash": f"{method}-{dataset}",
+            "weights_id": "w", "classes": "all"}
+
+
+def test_best_is_bold_and_rows_not_significantly_worse_are_italic(tmp_path, registered):
+    results_dir = tmp_path / "results"
+    n = 200
+    best = [True] * 150 + [False] * 50  # 75 %
+    close = [True] * 146 + [False] * 54  # 73 %: differs from best on 4 images -> McNemar p = 0.125
+    far = [True] * 100 + [False] * 100  # 50 %: 50 discordant images, all against it
+    writer = RunWriter(results_dir)
+    for method, correct in (("best", best), ("close", close), ("far", far)):
+        writer.append(_predicted(results_dir, method, "dtd", correct))
+    writer.append({k: v for k, v in result("nopred", "dtd", 60.0).items() if v is not None})  # no predictions: untested
+    rows = table_rows(write_leaderboard(results_dir, tmp_path / "LB.md"), "few-shot")
+    assert rows[2:] == [
+        "| best | ViT-B-16 | openai | 0 | 1 | **75.00** | – | – | 2.00 ms [1] |",
+        "| close | ViT-B-16 | openai | 0 | 1 | *73.00* | – | – | 2.00 ms [1] |",
+        "| far | ViT-B-16 | openai | 0 | 1 | 50.00 | – | – | 2.00 ms [1] |",
+        "| nopred | ViT-B-16 | openai | 0 | 1 | 60.00 | – | – | 2.00 ms [1] |",
+    ]
+    assert len(best) == n and "**bold** is the best mean" in (tmp_path / "LB.md").read_text()
+
+
+def test_a_changed_input_replaces_the_old_numbers_and_is_counted(tmp_path):
+    old = {**result("clip", "dtd", 40.0), "inputs_hash": "old", "weights_id": "w1", "timestamp": "2026-11-20T10:00:00+00:00"}
+    new = {**result("clip", "dtd", 45.0), "inputs_hash": "new", "weights_id": "w2", "timestamp": "2026-11-21T10:00:00+00:00"}
+    old_v2 = {**result("clip", "eurosat", 50.0), "inputs_hash": "old", "weights_id": "w1", "timestamp": "2026-11-20T10:00:00+00:00"}
+    text = render_leaderboard(pd.DataFrame([old, new, old_v2]), [FEW])
+    # the row shows the new weights only: eurosat (old weights) is not averaged with the new dtd
+    assert table_rows(text, "few-shot")[2:] == ["| clip | ViT-B-16 | openai | 0 | 1 | 45.00 | – | – | 2.00 ms [1] |"]
+    assert "Not shown: 2 older evaluation(s) of these rows whose weights or inputs have changed since." in text
+
+
+def test_leaderboard_of_a_missing_results_dir_is_an_error_and_writes_nothing(tmp_path):
+    from zsbench.harness.errors import UserError
+
+    board = tmp_path / "leaderboard.md"
+    board.write_text("real leaderboard\n")
+    for where in (tmp_path / "nonexistent", board):
+        with pytest.raises(UserError, match=f"--results-dir {where} (does not exist|is a file)"):
+            write_leaderboard(where, board)
+    assert board.read_text() == "real leaderboard\n"
+
+
+@pytest.mark.parametrize("content,message", [
+    ("", "cannot read published numbers as CSV"),
+    ("method,backbone,dataset,shots,acc1,source\nclip,RN50,dtd,1.5,40,x\n", "whole numbers"),
+    ("method,backbone,dataset,shots,acc1,source\nclip,RN50,dtd,0,140,x\n", "percentage"),
+    ("method,backbone,dataset,shots,acc1,source\n,RN50,dtd,0,40,x\n", "empty method, dataset or source"),
+])
+def test_malformed_published_csv_is_a_user_error_naming_the_file(tmp_path, content, message):
+    from zsbench.harness.errors import UserError
+
+    path = tmp_path / "published.csv"
+    path.write_bytes(content.encode() if content else b"")
+    with pytest.raises(UserError, match=message) as err:
+        load_published(path)
+    assert str(path) in str(err.value) and "or remove it" in str(err.value)

@@ -1,4 +1,5 @@
-"""The Parquet results store: schema, atomic writes, resuming, dedup and unreadable files."""
+"""The Parquet results store: schema, atomic writes, resuming by content identity, dedup, schema
+versions and unreadable files."""
 from __future__ import annotations
 
 import os
@@ -14,8 +15,10 @@ from zsbench.harness.results_store import (
     COLUMNS,
     KEY_COLUMNS,
     ResultsFileSkipped,
+    SCHEMA_VERSION,
     RunWriter,
-    completed_keys,
+    completed_evaluations,
+    current_evaluations,
     load_results,
     new_run_id,
 )
@@ -52,15 +55,27 @@ def make_row(**overrides) -> dict:
         "torch_version": "2.14.1",
         "open_clip_version": "3.3.0",
         "limit": None,
+        "eval_id": "e-dtd-0",
+        "inputs_hash": "i-dtd",
+        "weights_id": "ViT-B-16:openai",
+        "task_hash": "t-dtd",
+        "classes": "all",
+        "acc1_ci95_low": 42.25,
+        "acc1_ci95_high": 46.75,
+        "mean_per_class_recall_ci95_low": 41.5,
+        "mean_per_class_recall_ci95_high": 46.5,
+        "n_train": None,
     }
     row.update(overrides)
+    if "eval_id" not in overrides:  # one evaluation per (dataset, seed, limit) unless a test says otherwise
+        row["eval_id"] = f"e-{row['dataset']}-{row['seed']}-{row['limit']}"
     return row
 
 
 def test_columns_start_with_the_key_and_name_every_field():
     assert COLUMNS[: len(KEY_COLUMNS)] == KEY_COLUMNS
     assert len(set(COLUMNS)) == len(COLUMNS)
-    assert set(make_row()) | {"timestamp", "run_id"} == set(COLUMNS)
+    assert set(make_row()) | {"timestamp", "run_id", "schema_version"} == set(COLUMNS)
 
 
 def test_new_run_id_format():
@@ -81,7 +96,8 @@ def test_round_trip_keeps_values_types_and_extra_columns(tmp_path):
     schema = pq.read_schema(writer.path)
     assert schema.names == COLUMNS + ["extra_metric"]
     assert schema.field("seed").type == pa.int64() and schema.field("limit").type == pa.int64()
-    assert schema.field("acc1").type == pa.float64() and schema.field("timestamp").type == pa.string()
+    assert schema.field("acc1").type == pa.float64()
+    assert schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
 
     df = load_results(tmp_path)
     assert list(df.columns) == COLUMNS + ["extra_metric"]
@@ -92,7 +108,8 @@ def test_round_trip_keeps_values_types_and_extra_columns(tmp_path):
     assert pd.isna(df.loc[0, "limit"]) and df.loc[1, "limit"] == 200
     assert df["run_id"].tolist() == [writer.run_id] * 2
     assert df.loc[0, "extra_metric"] == 0.5 and pd.isna(df.loc[1, "extra_metric"])
-    assert pd.to_datetime(df["timestamp"], utc=True, format="ISO8601").notna().all()
+    assert str(df["timestamp"].dtype) == "datetime64[us, UTC]" and df["timestamp"].notna().all()
+    assert df["schema_version"].tolist() == [SCHEMA_VERSION] * 2
 
 
 def test_every_run_file_has_the_same_schema(tmp_path):
@@ -143,15 +160,12 @@ def test_interrupted_write_leaves_no_partial_or_temp_file(tmp_path, monkeypatch,
     assert load_results(tmp_path)["dataset"].tolist() == ["dtd", "eurosat"]
 
 
-def test_completed_keys_are_plain_tuples_for_resuming(tmp_path):
+def test_completed_evaluations_are_the_stored_eval_ids(tmp_path):
     writer = RunWriter(tmp_path)
     writer.append(make_row())
     writer.append(make_row(dataset="eurosat", seed=2, shots=16, method="coop"))
-    assert completed_keys(tmp_path) == {
-        ("clip", "ViT-B-16", "openai", "dtd", "test", 0, 0, "0123456789ab", None),
-        ("coop", "ViT-B-16", "openai", "eurosat", "test", 2, 16, "0123456789ab", None),
-    }
-    assert all(type(v) in (str, int) for key in completed_keys(tmp_path) for v in key[:-1])
+    assert completed_evaluations(tmp_path) == {"e-dtd-0-None", "e-eurosat-2-None"}
+    assert completed_evaluations(tmp_path / "missing") == set()
 
 
 def test_a_limited_run_neither_replaces_nor_completes_the_full_evaluation(tmp_path):
@@ -160,9 +174,48 @@ def test_a_limited_run_neither_replaces_nor_completes_the_full_evaluation(tmp_pa
     smoke.append(make_row(acc1=10.0, limit=20))
     df = load_results(tmp_path)
     assert sorted(df["acc1"]) == [10.0, 70.0]
-    key = ("clip", "ViT-B-16", "openai", "dtd", "test", 0, 0, "0123456789ab")
-    assert completed_keys(tmp_path) == {key + (None,), key + (20,)}
-    assert completed_keys(tmp_path / "missing") == set()
+    assert completed_evaluations(tmp_path) == {"e-dtd-0-None", "e-dtd-0-20"}
+
+
+def test_a_changed_input_is_a_new_evaluation_and_a_rerun_supersedes(tmp_path):
+    first, second, rerun = RunWriter(tmp_path), RunWriter(tmp_path), RunWriter(tmp_path)
+    first.append(make_row(acc1=70.0, eval_id="old", inputs_hash="i-old", timestamp="2026-11-20T10:00:00+00:00"))
+    second.append(make_row(acc1=60.0, eval_id="new", inputs_hash="i-new", timestamp="2026-11-21T10:00:00+00:00"))
+    rerun.append(make_row(acc1=61.0, eval_id="new", inputs_hash="i-new", timestamp="2026-11-22T10:00:00+00:00"))
+    df = load_results(tmp_path)  # same key columns, two evaluations: both kept, the re-run supersedes
+    assert sorted(zip(df["eval_id"], df["acc1"])) == [("new", 61.0), ("old", 70.0)]
+    assert current_evaluations(df)["acc1"].tolist() == [61.0]  # a table shows the latest inputs only
+
+
+def test_current_evaluations_never_mix_weights_or_inputs_in_one_row(tmp_path):
+    w = RunWriter(tmp_path)
+    t = "2026-11-2{}T10:00:00+00:00"
+    w.append(make_row(seed=1, acc1=50.0, weights_id="w1", inputs_hash="a", timestamp=t.format(0)))
+    w.append(make_row(seed=2, acc1=52.0, weights_id="w1", inputs_hash="a", timestamp=t.format(1)))
+    w.append(make_row(dataset="eurosat", seed=1, acc1=30.0, weights_id="w1", inputs_hash="b", timestamp=t.format(2)))
+    # the checkpoint is replaced; only dtd seed 1 is re-evaluated
+    w.append(make_row(seed=1, acc1=55.0, weights_id="w2", inputs_hash="c", eval_id="x", timestamp=t.format(3)))
+    current = current_evaluations(load_results(tmp_path))
+    assert current[["dataset", "seed", "acc1"]].values.tolist() == [["dtd", 1, 55.0]]
+
+
+def test_schema_1_files_still_load_and_newer_ones_are_skipped_with_the_fix(tmp_path):
+    legacy = {k: make_row()[k] for k in KEY_COLUMNS} | {"acc1": 40.0, "limit": None,
+                                                        "timestamp": "2026-11-21T10:00:00.000000+00:00",
+                                                        "config_json": '{"subsample": "base"}'}
+    pq.write_table(pa.Table.from_pylist([legacy]), tmp_path / "run-old.parquet")
+    newer = make_row(schema_version=SCHEMA_VERSION + 1)
+    RunWriter(tmp_path).append(newer)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = load_results(tmp_path)
+        done = completed_evaluations(tmp_path)
+    assert len(df) == 1 and df.loc[0, "schema_version"] == 1 and pd.isna(df.loc[0, "eval_id"])
+    assert df.loc[0, "classes"] == "base"  # from the config of a schema-1 row
+    assert str(df.loc[0, "timestamp"]) == "2026-11-21 10:00:00+00:00"
+    message = " ".join(str(w.message) for w in caught)
+    assert f"results schema {SCHEMA_VERSION + 1}" in message and "upgrade zsbench" in message
+    assert done == set()  # a schema-1 row never stands in for a current evaluation
 
 
 def test_latest_only_keeps_the_latest_row_per_key(tmp_path):
@@ -171,6 +224,7 @@ def test_latest_only_keeps_the_latest_row_per_key(tmp_path):
     newer.append(make_row(acc1=50.0, timestamp="2026-11-22T10:00:00.000000+00:00"))
     older.append(make_row(acc1=40.0, timestamp="2026-11-21T10:00:00.000000+00:00"))
     older.append(make_row(dataset="eurosat", acc1=30.0, timestamp="2026-11-21T10:00:01.000000+00:00"))
+    # (same eval_id for the two dtd rows: a --force re-run of one evaluation)
     newer.path.rename(tmp_path / "run-a.parquet")
     older.path.rename(tmp_path / "run-b.parquet")
 

@@ -1,10 +1,19 @@
 """ZPE: weights and logits on hand-made logits against a direct computation of the paper's formula
 for every debias mode, the feature-space implementation against the logit-space one, a noise
-prompt weighted below an informative one, MAD selection, and the pretraining-bank fallback."""
+prompt weighted below an informative one, MAD selection (a zero MAD as the reference divides by
+it), the pretraining-bank fallback; the reference's 247-template pool (from the shared JSON, the
+ast parser on a synthetic multimodal_utils.py, the pinned download and its checksum), the inputs
+resolved before any model work and their hash in the row, and every bad input as a ConfigError
+naming the flag or file. No test touches the network: downloads are faked or refused."""
 from __future__ import annotations
 
+import io
 import json
 import math
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,19 +21,31 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from zsbench.harness.config import ConfigError, build_config
+from zsbench.harness.downloads import DownloadError, PinnedFile, cache_path
+from zsbench.harness.hashing import bytes_sha256, file_sha256
+from zsbench.methods import zpe
 from zsbench.methods.zpe import (
+    REFERENCE_COMMIT,
+    REFERENCE_POOL,
     ZPE,
     ZPEEqual,
     ZPESelect,
     aggregate,
+    is_template,
     load_templates,
     mad_select,
     mean_logits,
+    pool_sha256,
     prompt_scores,
     scores_from_logits,
     shipped_pool,
     write_feature_bank,
 )
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"  # as conftest.REFERENCE
+SHARED_TEMPLATES = REFERENCE / "zpe" / "zeroshot_templates.json"
+METHODS = [ZPE, ZPESelect, ZPEEqual]
 
 
 def direct(logits, pre, mode):
@@ -149,7 +170,6 @@ def test_mad_selection_matches_numpy():
             want = [i for i, v in enumerate(s) if (v - med) / mad > t]
             got = mad_select(scores, t).tolist()
             assert got == (want or [int(np.argmax(s))])
-    assert mad_select(torch.ones(4), 0.5).tolist() == [0, 1, 2, 3]  # zero MAD: keep all
 
 
 def test_selection_threshold_by_family(tmp_path):
@@ -177,3 +197,303 @@ def test_pools(tmp_path):
     bad.write_text(json.dumps(["no placeholder"]))
     with pytest.raises(ValueError, match="exactly one"):
         load_templates(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# the reference's prompt pool
+# ---------------------------------------------------------------------------------------------
+
+class AnyText:
+    """A text encoder giving every prompt a fixed pseudo-random unit vector (from its crc32)."""
+
+    cache = progress = None
+
+    def __init__(self, dim=16, table=None):
+        self.dim, self.table = dim, table or {}
+
+    def encode(self, prompts):
+        def vec(p):
+            if p in self.table:
+                return self.table[p]
+            return F.normalize(torch.randn(self.dim, generator=torch.Generator().manual_seed(zlib.crc32(p.encode()))), dim=0)
+        return torch.stack([vec(p) for p in prompts])
+
+
+def toy_inputs(n=30, dim=16, table=None, name="toy-fine"):
+    classes = ["a", "b", "c"]
+    dataset = SimpleNamespace(name=name, classnames=classes, templates=["a {}."], ensemble_templates=["a {}.", "the {}."],
+                              fewshot_from=None)
+    images = F.normalize(torch.randn(n, dim, generator=torch.Generator().manual_seed(3)), dim=-1)
+    return SimpleNamespace(dataset=dataset, classnames=classes, text=AnyText(dim, table), image_features=images,
+                           model=SimpleNamespace(identity="fake|w", name="fake"))
+
+
+SYNTHETIC_UTILS = """\"\"\"A multimodal_utils.py look-alike: importing or running it fails.\"\"\"
+import no_such_module_zpe_test  # would fail on import
+raise SystemExit("this file was executed")
+
+_ZEROSHOT_CLASS_NAMES = {"toy": ["a", "b"]}
+
+_ZEROSHOT_TEMPLATES = {
+    'imagenet': ['a bad photo of a {}.', 'itap of a {}.'],
+    'none': ['{}'],
+    'photo': ['a photo of a {}.', 'itap of a {}.'],  # repeats are pooled once, first seen first
+}
+
+
+def get_zeroshot_template(prompts_key):
+  _ZEROSHOT_TEMPLATES = {'local': ['not {} this one']}  # not top level: ignored
+  return _ZEROSHOT_TEMPLATES[prompts_key]
+"""
+SYNTHETIC_POOL = ["a bad photo of a {}.", "itap of a {}.", "{}", "a photo of a {}."]
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Every download attempt fails as it does without a network; returns the URLs tried."""
+    tried = []
+
+    def refuse(url, timeout=None):
+        tried.append(url)
+        raise urllib.error.URLError("no network in tests")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    return tried
+
+
+@pytest.fixture
+def synthetic_reference(monkeypatch, tmp_path):
+    """REFERENCE_POOL pinned to the synthetic file instead (its sha256), nothing cached yet."""
+    data = SYNTHETIC_UTILS.encode()
+    pinned = PinnedFile(url="https://raw.githubusercontent.com/example/repo/0123abcd/multimodal_utils.py",
+                        checksum=f"sha256:{bytes_sha256(data)}", cache_name="zpe/test-multimodal_utils.py")
+    monkeypatch.setattr(zpe, "REFERENCE_POOL", pinned)
+    return pinned, data
+
+
+def test_pinned_reference_source():
+    assert REFERENCE_POOL.url == ("https://raw.githubusercontent.com/google/uncertainty-baselines/"
+                                  f"{REFERENCE_COMMIT}/experimental/multimodal/multimodal_utils.py")
+    assert REFERENCE_COMMIT == "163351d4c92340a80e572bc376ec837d8e96399d"
+    assert REFERENCE_POOL.checksum.startswith("sha256:") and REFERENCE_COMMIT[:8] in REFERENCE_POOL.cache_name
+    assert [M.Config().pool for M in METHODS] == ["reference"] * 3
+
+
+@pytest.mark.skipif(not SHARED_TEMPLATES.is_file(), reason=f"shared reference pool not found at {SHARED_TEMPLATES}")
+def test_reference_pool_has_247_templates():
+    """The notebook's pool, list(set(sum(_ZEROSHOT_TEMPLATES.values(), []))), in first-seen order."""
+    groups = json.loads(SHARED_TEMPLATES.read_text())
+    pool = load_templates(SHARED_TEMPLATES)
+    assert len(groups) == 44 and len(pool) == 247
+    assert set(pool) == set(sum(groups.values(), [])) and len(pool) == len(set(pool))
+    assert pool == list(dict.fromkeys(t for group in groups.values() for t in group))
+    assert "{}" in pool and is_template("{}")  # the bare class name ('none') is a template like the others
+    method = ZPE(ZPE.Config(templates_file=str(SHARED_TEMPLATES)))
+    assert method.resolve_inputs(toy_inputs().dataset) == {"pool_sha256": pool_sha256(pool)}
+
+
+def test_pool_file_python_is_parsed_with_ast_never_run(tmp_path, offline):
+    path = tmp_path / "multimodal_utils.py"
+    path.write_text(SYNTHETIC_UTILS)
+    assert load_templates(path) == SYNTHETIC_POOL
+    method = ZPEEqual(ZPEEqual.Config(templates_file=str(path)))
+    method.fit(toy_inputs())
+    assert method.prompts == SYNTHETIC_POOL and method.extra_results["zpe_n_prompts"] == 4
+    for source, problem in [("_ZEROSHOT_TEMPLATES = dict(a=['{}'])\n", "not a plain literal"),
+                            ("TEMPLATES = {'a': ['{}']}\n", "no top-level"),
+                            ("_ZEROSHOT_TEMPLATES = {\n", "not valid Python"),
+                            ("_ZEROSHOT_TEMPLATES = {'a': 3}\n", "expected a list"),
+                            ("_ZEROSHOT_TEMPLATES = {'a': []}\n", "no templates")]:
+        path.write_text(source)
+        with pytest.raises(ConfigError, match=problem) as err:
+            ZPE(ZPE.Config(templates_file=str(path))).resolve_inputs(toy_inputs().dataset)
+        assert f"templates_file={path}" in str(err.value)
+
+
+def test_default_pool_is_the_fetched_reference_file(synthetic_reference, offline):
+    """pool=reference reads the verified cached file (no download when it matches), for every
+    dataset alike, and fit records the pool's hash."""
+    pinned, data = synthetic_reference
+    cached = cache_path(pinned)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(data)
+    for M in METHODS:
+        method = M()
+        inputs = toy_inputs()
+        identity = method.resolve_inputs(inputs.dataset)
+        assert identity == {"pool_sha256": pool_sha256(SYNTHETIC_POOL)}
+        method.fit(inputs)
+        assert method.prompts == SYNTHETIC_POOL
+        assert method.extra_results["zpe_pool_sha256"] == identity["pool_sha256"]
+        assert method.extra_results["zpe_n_prompts"] == 4
+    assert M().resolve_inputs(toy_inputs(name="toy-r").dataset) == identity  # dataset-independent
+    assert offline == []
+
+
+def test_cached_pool_with_a_wrong_checksum_is_fetched_again_or_refused(synthetic_reference, monkeypatch):
+    pinned, data = synthetic_reference
+    cached = cache_path(pinned)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(data.replace(b"itap", b"ITAP"))  # edited copy: not the pinned file
+    served = []
+
+    def serve(body):
+        def urlopen(url, timeout=None):
+            served.append(url)
+            return io.BytesIO(body)
+        monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+
+    serve(b"tampered " + data)
+    with pytest.raises(DownloadError, match="expected sha256:"):
+        ZPE().resolve_inputs(toy_inputs().dataset)
+    assert served == [pinned.url] and b"ITAP" in cached.read_bytes()  # refused, not cached
+    serve(data)
+    assert ZPE().resolve_inputs(toy_inputs().dataset) == {"pool_sha256": pool_sha256(SYNTHETIC_POOL)}
+    assert cached.read_bytes() == data and served == [pinned.url] * 2
+
+
+def test_offline_reference_pool_error_names_the_url_and_the_cache_path(offline):
+    cached = cache_path(REFERENCE_POOL)
+    cached.parent.mkdir(parents=True)
+    cached.write_text("_ZEROSHOT_TEMPLATES = {'a': ['a {}.']}\n")  # parses, but is not the pinned file
+    for M in METHODS:
+        with pytest.raises(DownloadError) as err:
+            M().resolve_inputs(toy_inputs().dataset)
+        message = str(err.value)
+        assert REFERENCE_POOL.url in message and str(cached) in message and "templates_file" in message
+    assert set(offline) == {REFERENCE_POOL.url}
+
+
+def test_inputs_are_resolved_before_fit_and_hashed(tmp_path, offline):
+    """resolve_inputs reads the files; fit uses what it read (the files may be gone by then); the
+    identity is the content of the pool and the bank, whatever file they came from."""
+    inputs = toy_inputs()
+    a, b = tmp_path / "a.json", tmp_path / "b.txt"
+    a.write_text(json.dumps({"x": ["a {}.", "the {}."], "y": ["{}"]}))
+    b.write_text("a {}.\nthe {}.\n{}\n")
+    bank = write_feature_bank(tmp_path / "bank.pt", F.normalize(torch.randn(8, 16), dim=-1), inputs.model)
+    method = ZPE(ZPE.Config(templates_file=str(a), pretrain_bank=str(bank)))
+    identity = method.resolve_inputs(inputs.dataset)
+    assert identity == {"pool_sha256": pool_sha256(["a {}.", "the {}.", "{}"]), "pretrain_bank_sha256": file_sha256(bank)}
+    json.dumps(identity)
+    a.unlink()
+    bank.unlink()
+    method.fit(inputs)
+    assert method.prompts == ["a {}.", "the {}.", "{}"] and method.extra_results["zpe_n_pretrain"] == 8
+    assert method.extra_results["zpe_pool_sha256"] == identity["pool_sha256"]
+    assert ZPEEqual(ZPEEqual.Config(templates_file=str(b))).resolve_inputs(inputs.dataset)["pool_sha256"] == identity["pool_sha256"]
+    shipped = ZPE(ZPE.Config(pool="shipped"))
+    shipped.fit(inputs)  # without resolve_inputs: resolved in fit
+    assert shipped.extra_results["zpe_pool_sha256"] == pool_sha256(shipped_pool(inputs.dataset))
+    assert ZPE(ZPE.Config(pool="dataset")).resolve_inputs(inputs.dataset) == {"pool_sha256": pool_sha256(["a {}.", "the {}."])}
+
+
+def test_pool_order_does_not_change_the_weights_or_the_prediction(tmp_path):
+    pool = [f"template {i} of a {{}}." for i in range(6)]
+    order = [3, 0, 5, 1, 4, 2]
+    fitted = []
+    for templates in (pool, [pool[i] for i in order]):
+        path = tmp_path / f"{len(fitted)}.json"
+        path.write_text(json.dumps(templates))
+        method = ZPESelect(ZPESelect.Config(templates_file=str(path), select_threshold="0.0"))
+        method.fit(toy_inputs())
+        fitted.append(method)
+    first, second = fitted
+    assert torch.allclose(first.prompt_weights[order], second.prompt_weights)
+    assert sorted(order[i] for i in second.selected.tolist()) == first.selected.tolist()
+    x = toy_inputs().image_features
+    assert torch.allclose(first.logits_from_features(x), second.logits_from_features(x), atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input: a ConfigError naming the flag or file, before any model work
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, cls", [("zpe", ZPE), ("zpe-select", ZPESelect), ("zpe-equal", ZPEEqual)])
+def test_bad_values_fail_when_the_config_is_built(name, cls):
+    with pytest.raises(ConfigError, match=r"--set pool=nosuchpool .*reference, shipped, dataset"):
+        build_config(name, cls.Config, {"pool": "nosuchpool"})
+    assert build_config(name, cls.Config, {}).pool == "reference"
+    if cls is ZPEEqual:
+        return
+    for key, value, problem in [("frac_test", "-1", "must be > 0"), ("frac_test", "1.5", "must be <= 1"),
+                                ("debias", "foo", "not one of both, test, pretrain, none"),
+                                ("debias", "pretrain", "needs --set pretrain_bank=PATH"),
+                                ("num_pretrain", "0", "must be >= 1"), ("select_threshold", "high", "none, auto or a number")]:
+        with pytest.raises(ConfigError, match=key if key != "debias" or value == "foo" else "pretrain_bank") as err:
+            build_config(name, cls.Config, {key: value})
+        assert problem in str(err.value), (key, value, str(err.value))
+
+
+@pytest.mark.parametrize("content, problem", [
+    (None, "no such file"),
+    ("", "no templates"),
+    ("\n  \n", "no templates"),
+    ("[]", "no templates"),
+    ('{"a": [], "b": []}', "no templates"),
+    ('["no placeholder"]', "exactly one '{}'"),
+    ('{"a": ["a {}.", "{} and {}"]}', "exactly one '{}'"),
+    ("a {}.\nthe {0} {}.\n", "exactly one '{}'"),
+    ('["a {}.", 3]', "expected a list"),
+    ('"a {}."', "expected a list"),
+])
+def test_bad_templates_file_fails_in_resolve_inputs(tmp_path, content, problem):
+    path = tmp_path / "nonexistent.txt" if content is None else tmp_path / "templates.json"
+    if content is not None:
+        path.write_text(content)
+    for M in METHODS:
+        config = build_config(M.name, M.Config, {"templates_file": str(path)})  # the flag itself is fine
+        with pytest.raises(ConfigError, match=problem) as err:
+            M(config).resolve_inputs(toy_inputs().dataset)  # the dataset only: no model, no features
+        assert f"--set templates_file={path}" in str(err.value)
+
+
+def test_nonexistent_templates_file_names_the_file_and_the_fix():
+    with pytest.raises(ConfigError, match="templates_file=/nonexistent.txt: no such file; give a copy of multimodal_utils.py"):
+        ZPE(build_config("zpe", ZPE.Config, {"templates_file": "/nonexistent.txt"})).resolve_inputs(toy_inputs().dataset)
+
+
+def test_bad_pretrain_bank_fails_in_resolve_inputs(tmp_path):
+    garbage, flat = tmp_path / "garbage.pt", tmp_path / "flat.pt"
+    garbage.write_bytes(b"not a torch file")
+    torch.save(torch.randn(16), flat)
+    for path, problem in [(tmp_path / "missing.pt", "no such file"), (garbage, "cannot be read"), (flat, r"holds \[16\]")]:
+        with pytest.raises(ConfigError, match=problem) as err:
+            ZPE(ZPE.Config(pool="dataset", pretrain_bank=str(path))).resolve_inputs(toy_inputs().dataset)
+        assert f"--set pretrain_bank={path}" in str(err.value) and "encoded by the evaluated model" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# MAD selection where the MAD is zero
+# ---------------------------------------------------------------------------------------------
+
+def reference_mad_method(data, threshold):
+    """The notebook's mad_method (scipy's median_abs_deviation with its default scale 1 is the
+    median of |data - median|), dividing as numpy does."""
+    med = np.median(data)
+    mad = np.abs(np.median(np.abs(data - med)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [i for i, v in enumerate(data) if (v - med) / mad > threshold]
+
+
+def test_zero_mad_keeps_the_prompts_strictly_above_the_median():
+    for scores, threshold, want in [([1.0, 1.0, 1.0, 2.0, 3.0], 0.5, [3, 4]), ([0.0, 5.0, 5.0, 5.0, 5.0, 6.0], 2.0, [5]),
+                                    ([2.0, 2.0, 1.0, 2.0], -1.0, [])]:
+        assert reference_mad_method(np.array(scores), threshold) == want
+        got = mad_select(torch.tensor(scores), threshold).tolist()
+        assert got == (want or [int(np.argmax(scores))]), (scores, got)
+    assert mad_select(torch.ones(4), 0.5).tolist() == [0]  # all tied: nothing passes, the best (first) is kept
+
+
+def test_zero_mad_selection_in_fit(tmp_path):
+    """Two prompts with the same text features tie at the median: the MAD is 0 and zpe-select keeps
+    only the better-scoring third prompt (it used to keep all three)."""
+    inputs, _, labels, directions, noise = informative_and_noise(tmp_path)
+    for i, k in enumerate(inputs.classnames):
+        inputs.text.table[f"also bad {k}"] = noise[i]
+    path = tmp_path / "three.json"
+    path.write_text(json.dumps(["bad {}", "also bad {}", "good {}"]))
+    method = ZPESelect(ZPESelect.Config(templates_file=str(path)))
+    method.fit(inputs)
+    assert method.scores[0] == method.scores[1] < method.scores[2]
+    assert method.selected.tolist() == [2] and method.extra_results["zpe_n_selected"] == 1
