@@ -189,6 +189,7 @@ class Runner:
         self.reporter = reporter
         self.cache = FeatureCache(spec.cache_dir)
         self.writer: RunWriter | None = None
+        self._sources: dict = {}  # datasets few-shot shots are drawn from (built once per run)
 
     def _log(self, message: str) -> None:
         if self.reporter is not None:
@@ -238,12 +239,12 @@ class Runner:
         limit = self.spec.limit if self.spec.limit is not None and self.spec.limit < len(split) else None
         return limited(split, limit), limit
 
-    def _fewshot(self, dataset, shots: int, seed: int, sources: dict) -> FewShotData:
+    def _fewshot(self, dataset, shots: int, seed: int) -> FewShotData:
         source = dataset
         if dataset.fewshot_from and dataset.fewshot_from != dataset.name:
-            if dataset.fewshot_from not in sources:
-                sources[dataset.fewshot_from] = DATASETS.get(dataset.fewshot_from)(self.spec.data_root)
-            source = sources[dataset.fewshot_from]
+            if dataset.fewshot_from not in self._sources:
+                self._sources[dataset.fewshot_from] = DATASETS.get(dataset.fewshot_from)(self.spec.data_root)
+            source = self._sources[dataset.fewshot_from]
         target = target_classes(dataset, source)
         subset = fewshot_subset(source, shots, seed, cache_dir=self.spec.cache_dir)
         return FewShotData(source=source, subset=subset, target_classes=target)
@@ -252,7 +253,6 @@ class Runner:
         """Every evaluation of the run, with its inputs loaded and checked and its identity."""
         spec = self.spec
         probes = {m: cls(configs[m]) for m, cls in classes.items()}
-        sources: dict = {}
         planned = []
         for dataset in datasets:
             split, limit = self._test_split(dataset)
@@ -269,7 +269,7 @@ class Runner:
                 shots = spec.shots if Need.FEWSHOT in cls.needs else 0
                 seeds = spec.seeds if (cls.uses_seed or shots) else (0,)
                 for seed in dict.fromkeys(seeds):
-                    fewshot = self._fewshot(dataset, shots, seed, sources) if shots else None
+                    fewshot = self._fewshot(dataset, shots, seed) if shots else None
                     if fewshot is not None:
                         parts["fewshot"] = {"source": fewshot.source.name, "shots": shots,
                                             "task": task_hash(fewshot.source, fewshot.subset.train.parent),
