@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import pandas as pd
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -215,13 +216,17 @@ def compare(
     if format == "csv":
         sys.stdout.write(df.to_csv(index=False))
         return
-    table = Table(title=f"{names[0]} vs {names[1]} on {dataset} ({int(df['n_images'].iloc[0])} images)")
-    for c in ("seed A", "seed B", f"{names[0]} %", f"{names[1]} %", "A − B", "95 % CI", "only A", "only B", "p", "test"):
-        table.add_column(c, overflow="fold")
+    tests = "; ".join(f"{seeds}: {test}" for seeds, test in (("seed pairs", "McNemar exact"),
+                                                                 ("mean over seeds", df["test"].iloc[-1])))
+    table = Table(title=f"{names[0]} (A) vs {names[1]} (B) on {dataset}, {int(df['n_images'].iloc[0])} images",
+                  caption=f"A − B in points, paired bootstrap 95 % interval; p: {tests}", box=box.SIMPLE_HEAD)
+    for c in ("seeds", "A %", "B %", "A − B", "95 % CI", "A only", "B only", "p"):
+        table.add_column(c, no_wrap=True, justify="left" if c == "seeds" else "right")
     for _, r in df.iterrows():
-        table.add_row(r["seed_a"], r["seed_b"], f"{r['acc1_a']:.2f}", f"{r['acc1_b']:.2f}", f"{r['diff']:+.2f}",
+        seeds = "mean" if r["seed_a"] == "mean" else f"{r['seed_a']} / {r['seed_b']}"
+        table.add_row(seeds, f"{r['acc1_a']:.2f}", f"{r['acc1_b']:.2f}", f"{r['diff']:+.2f}",
                       f"[{r['ci95_low']:+.2f}, {r['ci95_high']:+.2f}]", str(r["only_a"]), str(r["only_b"]),
-                      f"{r['p_value']:.3g}", r["test"])
+                      f"{r['p_value']:.3g}")
     out.print(table)
 
 

@@ -32,8 +32,9 @@ def _select(df: pd.DataFrame, spec: str, dataset: str) -> pd.DataFrame:
     method, _, config = spec.partition("@")
     rows = df[(df["method"] == method) & df["config_hash"].astype(str).str.startswith(config)]
     if rows.empty:
-        known = ", ".join(sorted(df["method"].unique())) or "none"
-        raise CompareError(f"--method {spec}: no evaluation of it on {dataset!r} in the selection (methods there: {known})")
+        hashes = ", ".join(sorted(df.loc[df["method"] == method, "config_hash"].astype(str).unique()))
+        raise CompareError(f"--method {spec}: no configuration of {method!r} on {dataset!r} has a hash starting {config!r} "
+                           f"(its hashes: {hashes})")
     for column, flag in (("model", "--model"), ("pretrained", "--pretrained"), ("shots", "--shots"), ("classes", "--classes"),
                          ("config_hash", f"--method {method}@<hash>")):
         values = sorted(rows[column].astype(str).unique())
@@ -71,13 +72,21 @@ def compare(method_a: str, method_b: str, dataset: str, results_dir: str | Path 
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise CompareError(f"--results-dir {results_dir}: no such folder")
-    df = load_results(results_dir)
-    df = df[(df["dataset"] == dataset) & (df["classes"] == classes)]
-    df = df[df["limit"].isna()] if limit is None else df[df["limit"] == limit]
+    everything = load_results(results_dir)
+    everything = everything[(everything["dataset"] == dataset) & (everything["classes"] == classes)]
+    df = everything[everything["limit"].isna()] if limit is None else everything[everything["limit"] == limit]
     for column, value in (("model", model), ("pretrained", pretrained), ("shots", shots)):
         if value is not None:
             df = df[df[column] == value]
     df = current_evaluations(df)
+    for spec in (method_a, method_b):
+        name = spec.partition("@")[0]
+        if not (df["method"] == name).any():
+            limits = sorted({int(v) for v in everything.loc[everything["method"] == name, "limit"].dropna()})
+            hint = f"; it has --limit evaluations: pass --limit {limits[0]}" if limits and limit is None else ""
+            known = ", ".join(sorted(df["method"].unique())) or "none"
+            raise CompareError(f"--method {spec}: no {'full ' if limit is None else ''}evaluation of it on {dataset!r} "
+                               f"with --limit {limit}{hint} (methods there: {known})".replace(" with --limit None", ""))
     rows_a, rows_b = _select(df, method_a, dataset), _select(df, method_b, dataset)
     scores_a, scores_b = _scores(results_dir, rows_a, method_a), _scores(results_dir, rows_b, method_b)
     images = next(iter(scores_a.values())).index

@@ -69,7 +69,7 @@ def fetch(pinned: PinnedFile, cache_dir: Path | str | None = None, timeout: floa
     if not matches(data, pinned.checksum):
         kind = pinned.checksum.partition(":")[0]
         raise DownloadError(f"{pinned.url} downloaded with {checksum_of(data, kind)}, expected {pinned.checksum}; "
-                            f"not cached{'. ' + alternative if alternative else ''}")
+                            f"not cached{'; ' + alternative if alternative else ''}")
     with atomic_write(path) as f:
         f.write(data)
     return path

@@ -91,8 +91,9 @@ def read_predictions(results_dir: str | Path, eval_id: str) -> pd.DataFrame | No
 
 def load_predictions(results_dir: str | Path = "results", **filters) -> pd.DataFrame:
     """The per-image predictions of every evaluation in ``results_dir`` that matches ``filters``
-    (results columns and the value, or list of values, to keep: ``method="abs", seed=[1, 2]``), as
-    one DataFrame that joins to ``load_results`` on ``eval_id``."""
+    (results columns and the value, or list of values, to keep: ``method="abs", seed=[1, 2]``;
+    ``None`` keeps missing values, e.g. ``limit=None`` the full evaluations), as one DataFrame that
+    joins to ``load_results`` on ``eval_id``."""
     from .results_store import load_results
 
     results = load_results(results_dir)
@@ -100,7 +101,10 @@ def load_predictions(results_dir: str | Path = "results", **filters) -> pd.DataF
         if column not in results.columns:
             raise KeyError(f"load_predictions: no results column {column!r}; columns: {', '.join(results.columns)}")
         values = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
-        results = results[results[column].isin(values)]
+        keep = results[column].isin([v for v in values if v is not None])
+        if None in values:  # None selects missing values (limit=None: full evaluations)
+            keep |= results[column].isna()
+        results = results[keep]
     frames = [df for df in (read_predictions(results_dir, e) for e in results["eval_id"].dropna()) if df is not None]
     if not frames:
         return pd.DataFrame(columns=["eval_id", "image_id", "label", "correct", "top5_classes", "top5_logits"])

@@ -169,12 +169,12 @@ class RunWriter:
         self.path = self.results_dir / f"run-{self.run_id}.parquet"
         self.rows: list[dict] = []
 
-    def append(self, row: dict) -> None:
+    def append(self, row: dict) -> dict:
         """Validate ``row``, then rewrite the run file with every row so far.
 
         ``suite`` defaults to "", ``run_id`` to this run, ``timestamp`` to now and
         ``schema_version`` to the current one. The row is kept only once the file holding it is
-        written.
+        written; it is returned as stored.
         """
         missing = [c for c in KEY_COLUMNS if row.get(c) is None]
         if missing:
@@ -183,6 +183,7 @@ class RunWriter:
         rows = self.rows + [row]
         _write_atomic(_rows_to_table(rows), self.path)
         self.rows = rows
+        return row
 
 
 def _conform(table: pa.Table) -> pa.Table:

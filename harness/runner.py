@@ -319,7 +319,7 @@ class Runner:
                                                           spec.workers, progress=self.reporter)
             row = self._evaluate(p, features.get(p.dataset.name), loaded, text)
             row.update(context, device=loaded.device.type, device_name=environment.device_name(loaded.device))
-            self.writer.append(row)
+            row = self.writer.append(row)
             evaluations.append(Evaluation(row))
             self._log(f"{p.method} on {p.dataset.name} (seed {p.seed}): top-1 {row['acc1']:.2f} % "
                       f"[{row['acc1_ci95_low']:.2f}, {row['acc1_ci95_high']:.2f}], "

@@ -167,7 +167,7 @@ class ABS(Method):
 
     @dataclass
     class Config:
-        descriptions: str = "cupl"  # named source (cupl, dclip), path to a JSON file, or "dataset"
+        descriptions: str = "cupl"  # named source (cupl, cupl-base, cupl-full, dclip), path to a JSON file, or "dataset"
         n_descriptions: int = 50  # the first N descriptions of each class
         attention: str = "auto"  # dino (reference), clip (the evaluated model's own), auto: clip for toy-clip, else dino
         attention_weights: str = ""  # dino: a local timm checkpoint; "": the local HF cache; "random": untrained

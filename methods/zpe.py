@@ -70,6 +70,7 @@ from pathlib import Path
 import torch
 
 from zsbench.datasets import templates as shipped_templates
+from zsbench.harness.atomic import atomic_write
 from zsbench.harness.config import ConfigError, param
 from zsbench.harness.downloads import PinnedFile, fetch
 from zsbench.harness.hashing import file_sha256, json_sha256
@@ -341,8 +342,8 @@ def _bank_for(feats: torch.Tensor, model: str | None, path, loaded, limit: int |
 def write_feature_bank(path: str | Path, features: torch.Tensor, loaded) -> Path:
     """Save features of an unlabelled image set (e.g. ``inputs.encode_images(split)``) as a bank."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"features": features.float().cpu(), "model": loaded.identity}, path)
+    with atomic_write(path) as f:
+        torch.save({"features": features.float().cpu(), "model": loaded.identity}, f)
     return path
 
 

@@ -161,3 +161,27 @@ def test_data_status_lists_every_real_dataset(tmp_path):
 def test_bench_names_the_available_benchmarks():
     res = runner.invoke(app, ["bench", "--method", "nope"])
     assert res.exit_code == 2 and "no benchmark; available: abs" in res.output
+
+
+def test_results_show_limit_and_classes_and_csv_has_no_float32_noise(toy_run):
+    root, _ = toy_run
+    table = runner.invoke(app, ["results", "--results-dir", str(root / "results")], env={"COLUMNS": "200"})
+    header = next(line for line in table.output.splitlines() if "method" in line)
+    assert "classes" in header and "limit" in header
+    csv = invoke("results", "--results-dir", str(root / "results"), "--format", "csv")
+    df = pd.read_csv(__import__("io").StringIO(csv.output), float_precision="round_trip")
+    for _, row in df.iterrows():  # exactly 100 * k / n in float64, as printed (a float32 mean shows ...793823242)
+        k = round(row["acc1"] * row["n_images"] / 100)
+        assert row["acc1"] == 100 * k / row["n_images"], row["acc1"]
+    assert set(df["limit"]) == {60} and set(df["classes"]) == {"all"}
+
+
+def test_method_outputs_are_columns_under_one_prefix(tmp_path):
+    res = invoke("run", "--method", "gda", "--dataset", "toy", "--shots", "1", "--seeds", "1", "--limit", "20",
+                 "--latency-images", "0", "--results-dir", str(tmp_path), "--no-progress")
+    assert res.exit_code == 0, res.output
+    row = zsbench.load_results(tmp_path).iloc[0]
+    assert {"out_gda_alpha", "out_gda_alpha_split", "out_gda_alpha_acc"} <= set(row.index)
+    assert not {"gda_alpha", "subsample"} & set(row.index)
+    assert row["out_gda_alpha_split"] == "fewshot-val" and row["n_train"] == 12  # 1 shot x 12 classes
+    assert str(row["timestamp"].tz) == "UTC"

@@ -6,15 +6,18 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import zsbench
 from zsbench.harness.leaderboard import render_results
 from zsbench.harness.registry import METHODS, SUITES
 from zsbench.harness.runner import RunSpec, Runner
+from zsbench.harness.results_store import SCHEMA_VERSION
 from zsbench.methods.base import Need
 
 REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO.parent / "shared" / "reference"
 
 
 def _git(*args: str) -> subprocess.CompletedProcess:
@@ -54,9 +57,19 @@ def test_committed_toy_results_exist(committed):
 
 
 def test_committed_toy_accuracies_reproduce(committed, tmp_path):
+    """Re-evaluated from an empty cache, every cheap committed row gets the same accuracy and, being
+    the same inputs, the same evaluation id. ZPE's reference pool is a download; offline it is read
+    from the shared copy of the same templates (another file, so another config), checked by the
+    pool's hash instead."""
     rows = _reproducible_rows(committed[0])
+    pool_copy = REFERENCE / "zpe" / "zeroshot_templates.json"
     for (method, config_json), group in rows.groupby(["method", "config_json"]):
         config = json.loads(config_json)
+        reference_pool = config.get("pool") == "reference" and not config.get("templates_file")
+        if reference_pool:
+            if not pool_copy.is_file():
+                continue  # the pool is neither downloadable here nor in the shared folder
+            config["templates_file"] = str(pool_copy)
         overrides = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in config.items()]
         seeds = tuple(sorted(int(s) for s in group["seed"].unique()))
         Runner(RunSpec(methods=[method], datasets=sorted(group["dataset"].unique()), overrides=overrides,
@@ -65,6 +78,31 @@ def test_committed_toy_accuracies_reproduce(committed, tmp_path):
         fresh = zsbench.load_results(tmp_path / method).set_index(["dataset", "seed"])
         for _, row in group.iterrows():
             got = fresh.loc[(row["dataset"], row["seed"])]
-            assert got["config_hash"] == row["config_hash"], (method, row["dataset"])
+            if reference_pool:
+                assert got["out_zpe_pool_sha256"] == row["out_zpe_pool_sha256"], (method, row["dataset"])
+            else:
+                assert got["config_hash"] == row["config_hash"], (method, row["dataset"])
+                assert got["eval_id"] == row["eval_id"], (method, row["dataset"])
             tolerance = 50.0 / row["n_images"]  # less than one image
             assert abs(got["acc1"] - row["acc1"]) < tolerance, (method, row["dataset"], row["seed"], got["acc1"], row["acc1"])
+
+
+def test_every_committed_evaluation_has_its_predictions(committed):
+    results_dir = committed[0]
+    results = zsbench.load_results(results_dir)
+    assert (results["schema_version"] == SCHEMA_VERSION).all() and results["eval_id"].notna().all()
+    preds = zsbench.load_predictions(results_dir)
+    assert set(preds["eval_id"]) == set(results["eval_id"])
+    recomputed = preds.groupby("eval_id")["correct"].mean() * 100
+    assert np.allclose(recomputed.sort_index(), results.set_index("eval_id")["acc1"].sort_index())
+    low, high = results["acc1_ci95_low"], results["acc1_ci95_high"]
+    assert ((low <= results["acc1"]) & (results["acc1"] <= high)).all()
+
+
+def test_the_readme_pandas_example_runs_on_the_committed_results(committed, monkeypatch, capsys):
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("### Working with results in pandas", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(committed[0].parent)
+    exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "clip-e" in out and "zpe" in out and "p_value" in out

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from zsbench.harness.atomic import atomic_write
 
 from . import model as toy_model
 from .domains import GENERATOR_VERSION
@@ -40,7 +42,8 @@ def train_and_save(steps: int | None = None, output_dir: Path | None = None, con
     out_dir = Path(output_dir) if output_dir else toy_model.HERE
     out_dir.mkdir(parents=True, exist_ok=True)
     bpe_path = out_dir / toy_model.BPE_PATH.name
-    bpe_path.write_bytes(toy_model.bpe_file_bytes())
+    with atomic_write(bpe_path) as f:
+        f.write(toy_model.bpe_file_bytes())
     start = time.perf_counter()
     with Progress(TextColumn("[bold]training toy-clip"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.3f}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
@@ -54,8 +57,9 @@ def train_and_save(steps: int | None = None, output_dir: Path | None = None, con
                       evaluate=report if eval_every else None, eval_every=eval_every)
     seconds = time.perf_counter() - start
     weights_path = out_dir / toy_model.WEIGHTS_PATH.name
-    save_file({k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}, str(weights_path),
-              metadata={"train_config_hash": cfg.hash()})
+    with atomic_write(weights_path) as f:
+        f.write(save({k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()},
+                     metadata={"train_config_hash": cfg.hash()}))
     manifest = {
         "model": toy_model.MODEL_NAME,
         "generator_version": GENERATOR_VERSION,
@@ -67,7 +71,8 @@ def train_and_save(steps: int | None = None, output_dir: Path | None = None, con
         "bpe_sha256": toy_model.sha256(bpe_path),
         "config_sha256": toy_model.sha256(toy_model.CONFIG_PATH),
     }
-    (out_dir / toy_model.MANIFEST_PATH.name).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    with atomic_write(out_dir / toy_model.MANIFEST_PATH.name) as f:
+        f.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     if console is not None:
         console.print(f"trained toy-clip in {seconds:.0f} s ({cfg.steps} steps); wrote {weights_path} "
                       f"({weights_path.stat().st_size / 1e6:.2f} MB, sha256 {manifest['weights_sha256'][:12]})")
