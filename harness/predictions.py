@@ -9,7 +9,7 @@ full ``logits`` row in float16. They join to the results by ``eval_id`` and make
 between methods possible (``zsbench compare``, the leaderboard's tie marks).
 
 Size: zstd-compressed, class indices as int16 and top-5 logits as float32; ImageNet's 50,000
-images take about 1.5 MB per evaluation (see ``tests/test_predictions.py``).
+images take 1.4 MB per evaluation, 74 MB with ``--save-logits`` (see ``tests/test_predictions.py``).
 """
 from __future__ import annotations
 

@@ -2,11 +2,21 @@
 offline give a clear message."""
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
 import zsbench
 from zsbench.datasets.base import CorruptImageError, Dataset, FileSplit
+from zsbench.harness.cli import app
 from zsbench.harness.models import ModelLoadError, load_model
 from zsbench.harness.registry import DATASETS
 from zsbench.harness.runner import RunSpec, Runner
@@ -37,7 +47,9 @@ def test_corrupt_image_error_names_the_file(tiny_files_dataset, tmp_path):
     assert not list((tmp_path / "r").glob("*.parquet")) if (tmp_path / "r").exists() else True
 
 
-def test_ctrl_c_leaves_finished_rows_and_no_partial_files(tmp_path, monkeypatch):
+@pytest.fixture
+def interrupt_second_evaluation(monkeypatch):
+    """Ctrl-C during the second evaluation's logits."""
     calls = {"n": 0}
     original = ZeroShotCLIP.logits_from_features
 
@@ -48,6 +60,9 @@ def test_ctrl_c_leaves_finished_rows_and_no_partial_files(tmp_path, monkeypatch)
         return original(self, features)
 
     monkeypatch.setattr(ZeroShotCLIP, "logits_from_features", interrupt_second)
+
+
+def test_ctrl_c_leaves_finished_rows_and_no_partial_files(tmp_path, monkeypatch, interrupt_second_evaluation):
     spec = RunSpec(methods=["clip"], datasets=["toy", "toy-a"], limit=20, latency_images=0,
                    results_dir=tmp_path / "results", cache_dir=tmp_path / "cache")
     with pytest.raises(KeyboardInterrupt):
@@ -75,18 +90,6 @@ def test_unknown_pretrained_tag_lists_tags():
 
 # ------------------------------------------------------------------------------------------------
 # Every bad input: exit 2 and one line naming the flag or file and the fix, before any model work.
-
-import json  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from typer.testing import CliRunner  # noqa: E402
-
-from zsbench.harness.cli import app  # noqa: E402
 
 cli = CliRunner()
 TOY_CLASSES = ["circle", "square", "triangle", "five-pointed star", "cross", "ring", "crescent", "heart", "arrow",
@@ -217,17 +220,7 @@ def test_leaderboard_command_refuses_a_missing_results_dir(tmp_path):
     assert "published.csv" in line and board.read_text() == "the real one\n"
 
 
-def test_ctrl_c_during_a_run_exits_130_naming_what_was_kept(tmp_path, monkeypatch):
-    calls = {"n": 0}
-    original = ZeroShotCLIP.logits_from_features
-
-    def interrupt_second(self, features):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return original(self, features)
-
-    monkeypatch.setattr(ZeroShotCLIP, "logits_from_features", interrupt_second)
+def test_ctrl_c_during_a_run_exits_130_naming_what_was_kept(tmp_path, interrupt_second_evaluation):
     res = run_cli(tmp_path, "--limit", "20", "--latency-images", "0", dataset="toy,toy-a")
     assert res.exit_code == 130 and "Traceback" not in res.output
     lines = [line for line in res.output.splitlines() if line.strip()]
