@@ -284,11 +284,10 @@ class Runner:
     def _run(self) -> list[Evaluation]:
         spec = self.spec
         check_spec(spec)
-        device = resolve_device(spec.device)
-        check_precision(spec.precision, device)
-        check_writable(spec.results_dir)
         classes, configs = self._configs()
+        check_precision(spec.precision, resolve_device(spec.device))
         datasets = self._datasets()
+        check_writable(spec.results_dir)
         defaults = {d.default_model for d in datasets}
         model_name = spec.model or (defaults.pop() if len(defaults) == 1 and None not in defaults else DEFAULT_MODEL)
         pretrained = spec.pretrained if spec.pretrained is not None else (DEFAULT_PRETRAINED if model_name == DEFAULT_MODEL else None)
