@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .errors import UserError
-from .predictions import read_predictions
+from .predictions import mean_correctness, read_correctness
 from .results_store import current_evaluations, load_results
 from .significance import paired_difference
 
@@ -48,11 +47,11 @@ def _scores(results_dir: Path, rows: pd.DataFrame, spec: str) -> dict[int, pd.Se
     """seed -> per-image correctness (0/1, indexed by image id) of each evaluation."""
     out = {}
     for _, row in rows.iterrows():
-        preds = read_predictions(results_dir, row["eval_id"]) if isinstance(row["eval_id"], str) else None
-        if preds is None:
+        correct = read_correctness(results_dir, row["eval_id"]) if isinstance(row["eval_id"], str) else None
+        if correct is None:
             raise CompareError(f"--method {spec}: evaluation {row['eval_id']} (seed {row['seed']}) has no per-image predictions "
                                f"in {results_dir / 'predictions'}; re-run it with --force to write them")
-        out[int(row["seed"])] = preds.set_index("image_id")["correct"].astype(np.float64)
+        out[int(row["seed"])] = correct
     return out
 
 
@@ -107,8 +106,7 @@ def compare(method_a: str, method_b: str, dataset: str, results_dir: str | Path 
 
     for seed_a, seed_b in _pairs(sorted(scores_a), sorted(scores_b)):
         out.append(row(str(seed_a), str(seed_b), scores_a[seed_a], scores_b[seed_b], "McNemar exact"))
-    mean_a = pd.concat(scores_a.values(), axis=1).mean(axis=1)
-    mean_b = pd.concat([s.reindex(mean_a.index) for s in scores_b.values()], axis=1).mean(axis=1)
+    mean_a, mean_b = mean_correctness(list(scores_a.values())), mean_correctness(list(scores_b.values()))
     single = len(scores_a) == 1 and len(scores_b) == 1
     out.append(row("mean", "mean", mean_a, mean_b, "McNemar exact" if single else "paired sign-flip"))
     return pd.DataFrame(out, columns=COLUMNS)

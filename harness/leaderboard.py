@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
 import pandas as pd
 
 from zsbench.harness.atomic import atomic_write
 from zsbench.harness.errors import UserError
 from zsbench.harness.metrics import harmonic_mean
-from zsbench.harness.results_store import ROW_COLUMNS, current_evaluations, legacy_classes, load_results
+from zsbench.harness.results_store import current_evaluations, legacy_classes, load_results
 from zsbench.harness.significance import ALPHA, sign_flip_p
 
 if TYPE_CHECKING:
@@ -337,30 +336,16 @@ def load_published(path: str | Path) -> pd.DataFrame:
 def prediction_scores(results_dir: str | Path) -> Scores:
     """Per-image correctness from ``results_dir``'s predictions, averaged over the given
     evaluations (seeds) by image id; None when one is missing or they cover different images."""
-    from zsbench.harness.predictions import predictions_path
-    import pyarrow.parquet as pq
+    from zsbench.harness.predictions import mean_correctness, read_correctness
 
     cache: dict[str, pd.Series | None] = {}
 
-    def one(eval_id: str) -> pd.Series | None:
-        if eval_id not in cache:
-            path = predictions_path(results_dir, eval_id)
-            try:
-                table = pq.read_table(path, columns=["image_id", "correct"])
-            except (OSError, ValueError):
-                cache[eval_id] = None
-            else:
-                cache[eval_id] = pd.Series(np.asarray(table["correct"], dtype=np.float64), index=table["image_id"].to_pylist())
-        return cache[eval_id]
-
     def scores(eval_ids: list[str]) -> pd.Series | None:
-        series = [one(e) for e in eval_ids]
-        if not series or any(s is None for s in series):
-            return None
-        first = series[0]
-        if any(len(s) != len(first) or not s.index.isin(first.index).all() for s in series[1:]):
-            return None
-        return pd.concat([s.reindex(first.index) for s in series], axis=1).mean(axis=1)
+        for e in eval_ids:
+            if e not in cache:
+                cache[e] = read_correctness(results_dir, e)
+        series = [cache[e] for e in eval_ids]
+        return None if any(s is None for s in series) else mean_correctness(series)
 
     return scores
 

@@ -355,7 +355,7 @@ def _activation_mismatch(name: str, pretrained: str, quick: bool, why: str) -> s
         return f"--pretrained {pretrained}: these weights were trained with QuickGELU ({why}) but --model {name} builds GELU; {fix}"
     other = name.removesuffix("-quickgelu")
     fix = (f"use --model {other}" if other != name and other in models else
-           f"pass a --model whose config has no quick_gelu")
+           "pass a --model whose config has no quick_gelu")
     return f"--pretrained {pretrained}: these weights were trained with GELU ({why}) but --model {name} builds QuickGELU; {fix}"
 
 

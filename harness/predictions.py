@@ -89,6 +89,27 @@ def read_predictions(results_dir: str | Path, eval_id: str) -> pd.DataFrame | No
     return None
 
 
+def read_correctness(results_dir: str | Path, eval_id: str) -> pd.Series | None:
+    """One evaluation's per-image top-1 correctness (1.0/0.0, indexed by image id), reading only
+    those two columns; None when its predictions file is missing or unreadable."""
+    try:
+        table = pq.read_table(predictions_path(results_dir, eval_id), columns=["image_id", "correct"])
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    return pd.Series(np.asarray(table["correct"], dtype=np.float64), index=table["image_id"].to_pylist())
+
+
+def mean_correctness(series: list[pd.Series]) -> pd.Series | None:
+    """The per-image correctness averaged over several runs (seeds) of the same images, in the
+    first run's image order; None when they do not cover the same images."""
+    if not series:
+        return None
+    first = series[0]
+    if any(len(s) != len(first) or not s.index.isin(first.index).all() for s in series[1:]):
+        return None
+    return pd.concat([s.reindex(first.index) for s in series], axis=1).mean(axis=1)
+
+
 def load_predictions(results_dir: str | Path = "results", **filters) -> pd.DataFrame:
     """The per-image predictions of every evaluation in ``results_dir`` that matches ``filters``
     (results columns and the value, or list of values, to keep: ``method="abs", seed=[1, 2]``;
