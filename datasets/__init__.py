@@ -1,13 +1,13 @@
-"""zsbench's datasets (installed as ``zsbench.datasets``): registered datasets and suites.
+"""zsbench's datasets (installed as ``zsbench.datasets``): registered datasets and suites. Importing
+the package registers nothing (so that importing one module stays cheap); the registries import
+``catalog``, ``suites`` and ``toy`` on first use.
 
 Inside this package ``import datasets`` is the Hugging Face library (absolute imports); our own
 modules are imported relatively. When Python starts in the repository root, this folder is also
 reachable as a top-level ``datasets``; that import is handed over to the Hugging Face library, so
 our folder never shadows it.
 """
-if __name__ == "zsbench.datasets":
-    from . import catalog, suites, toy  # noqa: F401
-else:  # imported as top-level `datasets` because the repository root is on sys.path
+if __name__ != "zsbench.datasets":  # imported as top-level `datasets` because the repository root is on sys.path
     import importlib.util
     import sys
     from importlib.machinery import PathFinder

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from zsbench.harness.errors import UserError
+from zsbench.harness.core.errors import UserError
 
 
 class DatasetNotFoundError(UserError, FileNotFoundError):

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from zsbench.harness.errors import UserError
-from zsbench.harness.registry import register_dataset
+from zsbench.harness.core.errors import UserError
+from zsbench.harness.core.registry import register_dataset
 
 from . import naming
 from .base import Dataset, DatasetNotFoundError, FileSplit

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from zsbench.harness.atomic import atomic_write
-from zsbench.harness.errors import UserError
-from zsbench.harness.feature_cache import default_cache_dir
+from zsbench.harness.core.atomic import atomic_write
+from zsbench.harness.core.errors import UserError
+from zsbench.harness.core.feature_cache import default_cache_dir
 
 from .base import Dataset, ImageSplit, SubsetSplit
 

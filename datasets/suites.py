@@ -3,7 +3,7 @@ average is over the four ImageNet variants (not ImageNet itself), the fine-grain
 11 CoOp datasets including ImageNet."""
 from __future__ import annotations
 
-from zsbench.harness.registry import register_suite
+from zsbench.harness.core.registry import register_suite
 
 from .base import Suite
 from .catalog import SPECS

@@ -6,7 +6,7 @@ few-shot training data, class descriptions) into :class:`MethodInputs`, calls :m
 once (timed as setup), then asks for logits. The harness, not the method, computes metrics.
 
 Hyperparameters live in the nested ``Config`` dataclass: defaults there (ranges declared with
-``zsbench.harness.config.param``), overrides from ``--set key=value``, and the whole config is
+``zsbench.harness.core.config.param``), overrides from ``--set key=value``, and the whole config is
 written into every results row.
 
 Every hook the runner uses is declared here with its default:
@@ -30,8 +30,8 @@ import torch
 if TYPE_CHECKING:
     from zsbench.datasets.base import Dataset, ImageSplit
     from zsbench.datasets.fewshot import FewShotSubset
-    from zsbench.harness.models import LoadedModel
-    from zsbench.harness.text_encoding import TextEncoder
+    from zsbench.harness.models.loading import LoadedModel
+    from zsbench.harness.models.text_encoding import TextEncoder
 
 
 class Need(str, enum.Enum):

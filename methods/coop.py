@@ -47,12 +47,12 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from zsbench.harness.config import ConfigError, param
-from zsbench.harness.registry import register_method
+from zsbench.harness.core.config import ConfigError, param
+from zsbench.harness.core.registry import register_method
 
-from .augment import augmented_views
-from .base import Method, MethodInputs, Need
-from .prompt_learner import POSITIONS, CoCoOpPromptLearner, PromptLearner, frozen
+from zsbench.methods.augment import augmented_views
+from zsbench.methods.base import Method, MethodInputs, Need
+from zsbench.methods.prompt_learner import POSITIONS, CoCoOpPromptLearner, PromptLearner, frozen
 
 SUBSAMPLES = ("all", "base", "new")
 _EVAL_SEQUENCES = 4096  # prompts encoded at once when CoCoOp scores test images

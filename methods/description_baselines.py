@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from zsbench.harness.config import param
-from zsbench.harness.registry import register_method
+from zsbench.harness.core.config import param
+from zsbench.harness.core.registry import register_method
 
-from . import descriptions as desc
-from .base import Method, MethodInputs, Need
+from zsbench.methods import descriptions as desc
+from zsbench.methods.base import Method, MethodInputs, Need
 
 # Our word source for WaffleCLIP's random-word descriptors: common English words, written for zsbench.
 WORDS = tuple("""

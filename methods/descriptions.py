@@ -14,7 +14,7 @@ A description source (a method's ``descriptions`` hyperparameter, ``--set descri
     ``all_prompts/full_prompts/*_full.json``, for the datasets CuPL has them for;
   - ``dclip``: DCLIP's descriptors, as ABS ships them.
 
-  Each file is fetched once through :mod:`zsbench.harness.downloads` into
+  Each file is fetched once through :mod:`zsbench.harness.core.downloads` into
   ``$ZSBENCH_CACHE/downloads/`` (default ``~/.cache/zsbench/downloads/``) and checked against its
   checksum (sha256, or the git blob id the pinned tree lists for files we could not hash). Offline,
   put the file there by hand (the error names the URL and the path) or pass a path instead;
@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from zsbench.datasets.base import DatasetNotFoundError
-from zsbench.harness import downloads
-from zsbench.harness.downloads import DownloadError, PinnedFile
+from zsbench.harness.core import downloads
+from zsbench.harness.core.downloads import DownloadError, PinnedFile
 
 if TYPE_CHECKING:
     from zsbench.datasets.base import Dataset
@@ -220,7 +220,7 @@ def cache_path(remote: RemoteFile, cache_dir: Path | str | None = None) -> Path:
 
 
 def fetch(remote: RemoteFile, cache_dir: Path | str | None = None, timeout: float = 60.0) -> Path:
-    """The verified cached copy of ``remote``, downloaded first if needed (zsbench.harness.downloads);
+    """The verified cached copy of ``remote``, downloaded first if needed (zsbench.harness.core.downloads);
     its errors are re-raised as :class:`DescriptionDownloadError`, so callers of this module catch
     one error class for every description problem."""
     try:

@@ -35,11 +35,11 @@ from dataclasses import asdict, dataclass
 import torch
 
 from zsbench.datasets.templates import IMAGENET_FAMILY, IMAGENET_TEMPLATES_SELECT
-from zsbench.harness.config import param
-from zsbench.harness.registry import register_method
+from zsbench.harness.core.config import param
+from zsbench.harness.core.registry import register_method
 
-from .augment import augmented_views
-from .base import Method, MethodInputs, Need
+from zsbench.methods.augment import augmented_views
+from zsbench.methods.base import Method, MethodInputs, Need
 
 ALPHAS = (1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
 REFERENCE_DEFAULT_ALPHA = 0.1

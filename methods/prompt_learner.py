@@ -9,7 +9,7 @@ number of words). The class tokens go at the ``end`` (default), in the ``middle`
 at the ``front``. The text feature is the transformer output at the EOT position, after
 ``ln_final`` and the projection, exactly as open_clip's ``encode_text``; the sequence is cut after
 the last EOT of the batch (a causal tower's EOT output does not depend on the padding after it,
-see ``zsbench.harness.text_encoding``). Only the learner's parameters train; the model is frozen.
+see ``zsbench.harness.models.text_encoding``). Only the learner's parameters train; the model is frozen.
 
 CoCoOp adds a Meta-Net ``Linear(d, d // 16) -> ReLU -> Linear(d // 16, ctx_dim)`` from the
 normalised image feature to a bias added to every context vector, so each image gets its own
@@ -24,7 +24,7 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn as nn
 
-from zsbench.harness.text_encoding import _eot_positions
+from zsbench.harness.models.text_encoding import eot_positions
 
 POSITIONS = ("end", "middle", "front")
 
@@ -41,7 +41,7 @@ def check_text_tower(model: nn.Module) -> None:
 def encode_prompt_embeddings(model: nn.Module, prompts: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """[B, D] text features (unnormalised) of prompt embeddings [B, L, W] whose token ids are
     ``tokens`` [B, L] (used for the EOT positions): open_clip's ``encode_text`` from the embeddings on."""
-    eot = _eot_positions(model, tokens)
+    eot = eot_positions(model, tokens)
     causal = getattr(model, "attn_mask", None) is not None
     length = int(eot.max()) + 1 if causal else prompts.shape[1]
     cast = model.transformer.get_cast_dtype()
@@ -108,7 +108,7 @@ class PromptLearner(nn.Module):
 
         tokens = tokenizer([f"{prefix_words} {c}." for c in self.classnames]).to(device)
         name_tokens = tokenizer(list(self.classnames)).to(device)
-        self.name_lens = [int(p) - 1 for p in _eot_positions(model, name_tokens)]
+        self.name_lens = [int(p) - 1 for p in eot_positions(model, name_tokens)]
         if not ctx_init:
             placeholder = tokenizer(["X"])[0, 1].item()
             if not bool((tokens[:, 1:1 + n_ctx] == placeholder).all()):

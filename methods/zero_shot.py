@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import torch
 
-from zsbench.harness.config import param
-from zsbench.harness.registry import register_method
+from zsbench.harness.core.config import param
+from zsbench.harness.core.registry import register_method
 
-from .base import Method, MethodInputs, Need
+from zsbench.methods.base import Method, MethodInputs, Need
 
 
 @register_method("clip")

@@ -35,7 +35,7 @@ Pool (``pool``): ``reference`` (default) is the reference's 247-template pool: t
 lists of ``_ZEROSHOT_TEMPLATES`` in ``experimental/multimodal/multimodal_utils.py`` of
 google/uncertainty-baselines at commit 163351d4 (the notebook's
 ``list(set(sum(_ZEROSHOT_TEMPLATES.values(), [])))``). The file is downloaded once into
-``$ZSBENCH_CACHE/downloads/zpe/`` and checked against its sha256 (``zsbench.harness.downloads``; a
+``$ZSBENCH_CACHE/downloads/zpe/`` and checked against its sha256 (``zsbench.harness.core.downloads``; a
 cached copy that does not match is downloaded again), and the dict is read with
 ``ast.literal_eval``: the file is never imported or executed. Offline, save the file at the path the
 error names, or pass ``templates_file``. We keep the union in first-seen order where the notebook's
@@ -70,13 +70,13 @@ from pathlib import Path
 import torch
 
 from zsbench.datasets import templates as shipped_templates
-from zsbench.harness.atomic import atomic_write
-from zsbench.harness.config import ConfigError, param
-from zsbench.harness.downloads import PinnedFile, fetch
-from zsbench.harness.hashing import file_sha256, json_sha256
-from zsbench.harness.registry import register_method
+from zsbench.harness.core.atomic import atomic_write
+from zsbench.harness.core.config import ConfigError, param
+from zsbench.harness.core.downloads import PinnedFile, fetch
+from zsbench.harness.core.hashing import file_sha256, json_sha256
+from zsbench.harness.core.registry import register_method
 
-from .base import Method, MethodInputs, Need
+from zsbench.methods.base import Method, MethodInputs, Need
 
 DEBIAS_MODES = ("both", "test", "pretrain", "none")
 POOLS = ("reference", "shipped", "dataset")

@@ -23,6 +23,6 @@ def _private_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def toy_model():
-    from zsbench.harness.models import load_model
+    from zsbench.harness.models.loading import load_model
 
     return load_model("toy-clip", None, "cpu")

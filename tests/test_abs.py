@@ -18,20 +18,12 @@ from torchvision import transforms as T
 from typer.testing import CliRunner
 
 import zsbench
-from zsbench.harness.config import ConfigError, build_config
-from zsbench.harness.crops import (
-    CropTransform,
-    Frame,
-    crop_boxes,
-    pil_resample_matrices,
-    remap_cells,
-    sample_cells,
-    torch_bicubic_matrices,
-    window_bounds,
-)
-from zsbench.harness.registry import DATASETS
-from zsbench.harness.vit import finish_from_last_block, grid_size, last_block_cls_attention, tokens_before_last_block
-from zsbench.methods.abs import ABS, CropPlan, pad_descriptions, soft_matching
+from zsbench.harness.core.config import ConfigError, build_config
+from zsbench.methods.abs.geometry import Frame, crop_boxes, remap_cells, sample_cells, window_bounds
+from zsbench.methods.abs.resampling import CropTransform, pil_resample_matrices, torch_bicubic_matrices
+from zsbench.harness.core.registry import DATASETS
+from zsbench.harness.models.vit import finish_from_last_block, grid_size, last_block_cls_attention, tokens_before_last_block
+from zsbench.methods.abs.method import ABS, CropPlan, pad_descriptions, soft_matching
 from zsbench.methods.base import MethodInputs
 
 # --------------------------------------------------------------------------------------------------
@@ -263,7 +255,7 @@ def test_soft_matching_imagenet_scale_memory_is_bounded():
     similarity tensor unchunked (the reference materialises [100, 100, 50000]); ours stays small."""
     code = textwrap.dedent("""
         import resource, torch
-        from zsbench.methods.abs import soft_matching
+        from zsbench.methods.abs.method import soft_matching
         torch.set_num_threads(2)
         crops = torch.nn.functional.normalize(torch.randn(16, 100, 64), dim=-1)
         text = torch.nn.functional.normalize(torch.randn(1000, 50, 64), dim=-1)
@@ -292,7 +284,7 @@ def toy_a():
 
 
 def _fitted(toy_model, dataset, seed=1, **config):
-    from zsbench.harness.text_encoding import TextEncoder
+    from zsbench.harness.models.text_encoding import TextEncoder
 
     method = ABS(ABS.Config(**config))
     inputs = MethodInputs(dataset=dataset, model=toy_model, text=TextEncoder(toy_model), seed=seed, shots=0)
@@ -405,7 +397,7 @@ def test_dino_attention_is_the_head_mean_cls_row_of_the_last_block(tmp_path):
     import timm
     from safetensors.torch import save_file
 
-    from zsbench.harness.attention import DINO_TIMM_NAME, DinoAttention, load_dino
+    from zsbench.methods.abs.attention import DINO_TIMM_NAME, DinoAttention, load_dino
 
     torch.manual_seed(0)
     model = timm.create_model(DINO_TIMM_NAME, pretrained=False).eval()
@@ -432,7 +424,7 @@ def test_dino_attention_is_the_head_mean_cls_row_of_the_last_block(tmp_path):
 
 
 def test_dino_without_weights_says_what_to_pass(monkeypatch, tmp_path):
-    from zsbench.harness.attention import AttentionWeightsError, load_dino
+    from zsbench.methods.abs.attention import AttentionWeightsError, load_dino
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
     import huggingface_hub.constants as hc
@@ -453,7 +445,7 @@ def test_abs_with_dino_attention_on_toy_grid(toy_model, toy_a):
     torch.manual_seed(0)
     dino = timm.create_model("vit_base_patch16_224.dino", pretrained=False).eval()
     method = ABS(ABS.Config(attention="dino", num_crops=4, num_feature_crops=4, n_descriptions=4))
-    from zsbench.harness.text_encoding import TextEncoder
+    from zsbench.harness.models.text_encoding import TextEncoder
 
     inputs = MethodInputs(dataset=dataset, model=toy_model, text=TextEncoder(toy_model), seed=1, shots=0)
     inputs.descriptions = method.load_descriptions(dataset)
@@ -469,7 +461,7 @@ def test_abs_with_dino_attention_on_toy_grid(toy_model, toy_a):
 
 
 def test_cli_runs_abs_and_description_baselines_on_toy(tmp_path):
-    from zsbench.harness.cli import app
+    from zsbench.harness.cli.app import app
 
     res = CliRunner().invoke(app, ["run", "--method", "abs,clip-d,cupl,waffle", "--dataset", "toy-a,toy-fine", "--limit", "6",
                                    "--latency-images", "2", "--seeds", "1", "--set", "abs.num_crops=6",
@@ -487,7 +479,7 @@ def test_cli_runs_abs_and_description_baselines_on_toy(tmp_path):
 def test_cli_abs_with_dino_offline_is_one_clear_error(tmp_path, monkeypatch):
     import huggingface_hub.constants as hc
 
-    from zsbench.harness.cli import app
+    from zsbench.harness.cli.app import app
 
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
     res = CliRunner().invoke(app, ["run", "--method", "abs", "--dataset", "toy-a", "--limit", "2", "--seeds", "1",

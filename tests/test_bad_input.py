@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 import zsbench
 from zsbench.datasets.base import CorruptImageError, Dataset, FileSplit
-from zsbench.harness.cli import app
-from zsbench.harness.models import ModelLoadError, load_model
-from zsbench.harness.registry import DATASETS
-from zsbench.harness.runner import RunSpec, Runner
+from zsbench.harness.cli.app import app
+from zsbench.harness.models.loading import ModelLoadError, load_model
+from zsbench.harness.core.registry import DATASETS
+from zsbench.harness.evaluation.runner import RunSpec, Runner
 from zsbench.methods.zero_shot import ZeroShotCLIP
 
 
@@ -99,7 +99,7 @@ TOY_CLASSES = ["circle", "square", "triangle", "five-pointed star", "cross", "ri
 @pytest.fixture
 def no_model(monkeypatch):
     """Fail the test if a model is loaded: every error below must come before any model work."""
-    from zsbench.harness import runner as runner_module
+    from zsbench.harness.evaluation import runner as runner_module
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded before the bad input was reported")
@@ -230,19 +230,19 @@ def test_ctrl_c_during_a_run_exits_130_naming_what_was_kept(tmp_path, interrupt_
 
 
 def test_ctrl_c_during_startup_exits_130_with_one_line(monkeypatch, capsys):
-    from zsbench.harness import console
+    from zsbench.harness.cli import console
 
     class Interrupting:  # an import of the CLI that Ctrl-C stops
         def find_spec(self, name, path=None, target=None):
-            if name == "zsbench.harness.cli":
+            if name == "zsbench.harness.cli.app":
                 raise KeyboardInterrupt
             return None
 
-    monkeypatch.delitem(sys.modules, "zsbench.harness.cli")
+    monkeypatch.delitem(sys.modules, "zsbench.harness.cli.app")
     monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
-    import zsbench.harness as harness_pkg
+    import zsbench.harness.cli as cli_pkg
 
-    monkeypatch.delattr(harness_pkg, "cli", raising=False)
+    monkeypatch.delattr(cli_pkg, "app", raising=False)
     with pytest.raises(SystemExit) as exit_:
         console.main()
     assert exit_.value.code == 130

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import zsbench
-from zsbench.harness.cli import app
+from zsbench.harness.cli.app import app
 
 runner = CliRunner()
 
@@ -138,7 +138,7 @@ def test_console_script_is_installed():
 
 
 def test_missing_dataset_fails_before_model_work_with_the_fix(tmp_path, monkeypatch):
-    from zsbench.harness import runner as runner_module
+    from zsbench.harness.evaluation import runner as runner_module
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model must not be loaded when a dataset is missing")

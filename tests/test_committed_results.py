@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import zsbench
-from zsbench.harness.leaderboard import render_results
-from zsbench.harness.registry import METHODS, SUITES
-from zsbench.harness.runner import RunSpec, Runner
-from zsbench.harness.results_store import SCHEMA_VERSION
+from zsbench.harness.results.leaderboard import render_results
+from zsbench.harness.core.registry import METHODS, SUITES
+from zsbench.harness.evaluation.runner import RunSpec, Runner
+from zsbench.harness.results.store import SCHEMA_VERSION
 from zsbench.methods.base import Need
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 import zsbench
-from zsbench.harness.cli import app
-from zsbench.harness.significance import mcnemar_exact
+from zsbench.harness.cli.app import app
+from zsbench.harness.metrics.significance import mcnemar_exact
 
 cli = CliRunner()
 

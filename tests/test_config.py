@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from zsbench.harness.config import ConfigError, build_config, config_hash, config_json, split_overrides
+from zsbench.harness.core.config import ConfigError, build_config, config_hash, config_json, split_overrides
 
 
 @dataclass

@@ -13,11 +13,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zsbench.harness.models import LoadedModel
-from zsbench.harness.registry import DATASETS
-from zsbench.harness.metrics import harmonic_mean
-from zsbench.harness.runner import Runner, RunSpec
-from zsbench.harness.text_encoding import TextEncoder
+from zsbench.harness.models.loading import LoadedModel
+from zsbench.harness.core.registry import DATASETS
+from zsbench.harness.metrics.classification import harmonic_mean
+from zsbench.harness.evaluation.runner import Runner, RunSpec
+from zsbench.harness.models.text_encoding import TextEncoder
 from zsbench.methods.base import MethodInputs
 from zsbench.methods.coop import (
     CoOp,

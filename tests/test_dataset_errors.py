@@ -20,8 +20,8 @@ from zsbench.datasets.catalog import COOP_DATASETS_MD, SPECS, SourceError, build
 from zsbench.datasets.hub import HubEntry
 from zsbench.datasets.local_layouts import MissingDataError, ZhouSplit
 from zsbench.datasets.status import dataset_status
-from zsbench.harness.errors import UserError
-from zsbench.harness.registry import DATASETS
+from zsbench.harness.core.errors import UserError
+from zsbench.harness.core.registry import DATASETS
 
 PNG = io.BytesIO()
 Image.new("RGB", (8, 8), (10, 200, 90)).save(PNG, "PNG")

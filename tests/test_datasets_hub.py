@@ -19,7 +19,7 @@ from zsbench.datasets import catalog, imagenet
 from zsbench.datasets.base import CorruptImageError, DatasetFormatError, DatasetNotFoundError
 from zsbench.datasets.catalog import SPECS, build_dataset
 from zsbench.datasets.hub import HubEntry, resolve_revision
-from zsbench.harness.registry import DATASETS
+from zsbench.harness.core.registry import DATASETS
 
 
 def jpeg(shade: int) -> bytes:
@@ -213,7 +213,7 @@ def test_unpinned_mirror_offline_uses_the_cached_ref_or_says_how_to_fix(tmp_path
 def test_data_pin_lists_each_unpinned_mirror_with_its_commit(monkeypatch):
     from typer.testing import CliRunner
 
-    from zsbench.harness.cli import app
+    from zsbench.harness.cli.app import app
 
     monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info",
                         lambda self, repo_id, revision=None: SimpleNamespace(sha=hashlib.sha1(repo_id.encode()).hexdigest()))

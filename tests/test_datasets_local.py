@@ -15,7 +15,7 @@ from zsbench.datasets.base import CorruptImageError, DatasetFormatError, Dataset
 from zsbench.datasets.catalog import SPECS, SourceError, build_dataset
 from zsbench.datasets.status import dataset_status
 from zsbench.datasets.templates import IMAGENET_TEMPLATES_SELECT, ZERO_SHOT_TEMPLATE, ensemble_templates
-from zsbench.harness.registry import DATASETS, SUITES
+from zsbench.harness.core.registry import DATASETS, SUITES
 
 _buf = io.BytesIO()
 Image.new("RGB", (8, 8), (200, 120, 40)).save(_buf, "JPEG")

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 
 from zsbench.datasets import imagenet, naming
 from zsbench.datasets.base import Dataset
-from zsbench.harness import downloads
-from zsbench.harness.errors import UserError
-from zsbench.harness.hashing import git_blob_sha1
-from zsbench.harness.registry import DATASETS
-from zsbench.harness.text_encoding import TextEncoder
+from zsbench.harness.core import downloads
+from zsbench.harness.core.errors import UserError
+from zsbench.harness.core.hashing import git_blob_sha1
+from zsbench.harness.core.registry import DATASETS
+from zsbench.harness.models.text_encoding import TextEncoder
 from zsbench.methods import descriptions as desc
 from zsbench.methods.base import MethodInputs
 from zsbench.methods.description_baselines import CuPL, DCLIP, WaffleCLIP, waffle_descriptors
@@ -293,7 +293,7 @@ def test_cupl_on_the_imagenet_family_is_cupls_image_prompts_file(monkeypatch):
         remote = desc.SOURCES["cupl"][name]
         assert remote.url == f"https://raw.githubusercontent.com/sarahpratt/CuPL/{desc.CUPL_COMMIT}/imagenet_prompts/CuPL_image_prompts.json"
         assert remote.checksum == f"git-blob:{CUPL_IMAGE_PROMPTS_BLOB}"
-    from zsbench.methods.abs import ABS
+    from zsbench.methods.abs.method import ABS
 
     assert ABS.Config().descriptions == CuPL.Config().descriptions == "cupl"  # both use it by default
 
@@ -365,7 +365,7 @@ def test_dclip_imagenet_is_matched_by_position():
 
 @needs_reference
 def test_imagenet_a_uses_its_200_positions_and_abs_scores_all_1000(monkeypatch):
-    from zsbench.methods.abs import ABS
+    from zsbench.methods.abs.method import ABS
 
     _, names, indices = imagenet.label_space("imagenet-a")
     ds = _dataset("imagenet-a", names, indices)
@@ -451,7 +451,7 @@ def test_coop_names_of_caltech_sun397_and_cars_find_cupls_keys():
 @needs_reference
 @torch.no_grad()
 def test_abs_takes_the_first_50_cupl_sentences(toy_model):
-    from zsbench.methods.abs import ABS
+    from zsbench.methods.abs.method import ABS
 
     remote = desc.SOURCES["cupl"]["dtd"]
     raw = desc.read_json(_reference_copy(remote))

@@ -13,8 +13,8 @@ from safetensors.torch import load_file, save_file
 
 import zsbench
 from zsbench.datasets.toy import model as toy
-from zsbench.harness.registry import DATASETS
-from zsbench.harness.runner import Runner, RunSpec
+from zsbench.harness.core.registry import DATASETS
+from zsbench.harness.evaluation.runner import Runner, RunSpec
 
 TOY_CLASSES = ["circle", "square", "triangle", "five-pointed star", "cross", "ring", "crescent", "heart", "arrow",
                "diamond", "semicircle", "bowtie"]
@@ -113,7 +113,7 @@ def test_the_same_command_twice_is_the_same_evaluation_with_the_same_numbers(tmp
 
 def test_a_fully_stored_run_never_loads_the_model(tmp_path, monkeypatch):
     run(tmp_path)
-    from zsbench.harness import runner as runner_module
+    from zsbench.harness.evaluation import runner as runner_module
 
     monkeypatch.setattr(runner_module, "load_model", lambda *a, **k: pytest.fail("model loaded for a stored run"))
     assert [e.skipped for e in run(tmp_path)] == [True]

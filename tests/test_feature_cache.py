@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from zsbench.harness.feature_cache import FeatureCache
-from zsbench.harness.runner import RunSpec, Runner
+from zsbench.harness.core.feature_cache import FeatureCache
+from zsbench.harness.evaluation.runner import RunSpec, Runner
 
 
 def test_keys_depend_on_every_part():
@@ -46,7 +46,7 @@ def test_unreadable_entry_is_recomputed(tmp_path):
 
 
 def test_second_method_and_second_run_do_not_reencode(tmp_path, monkeypatch):
-    from zsbench.harness import runner as runner_module
+    from zsbench.harness.evaluation import runner as runner_module
 
     loaded_models = []
     real_load = runner_module.load_model
@@ -76,7 +76,7 @@ def test_second_method_and_second_run_do_not_reencode(tmp_path, monkeypatch):
 
 def test_base_to_new_restricts_and_relabels_test_images():
     from zsbench.datasets.base import TensorSplit
-    from zsbench.harness.runner import restrict_to_classes
+    from zsbench.harness.evaluation.runner import restrict_to_classes
 
     split = TensorSplit(torch.zeros(6, 3, 4, 4, dtype=torch.uint8), [0, 1, 2, 3, 2, 1], "fp")
     feats = torch.arange(6.0)[:, None]

@@ -17,7 +17,7 @@ from zsbench.datasets import fewshot
 from zsbench.datasets.base import Dataset, TensorSplit
 from zsbench.datasets.catalog import build_dataset
 from zsbench.datasets.fewshot import FewShotError, coop_fewshot_indices, fewshot_indices, fewshot_subset
-from zsbench.harness.errors import UserError
+from zsbench.harness.core.errors import UserError
 
 TRAIN_LABELS = [2, 0, 1, 0, 2, 1, 0, 2, 1, 0, 0, 2, 1, 1, 2, 0]
 VAL_LABELS = [1, 0, 2, 1, 0, 2, 1, 2, 0, 0]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zsbench.harness.runner import Runner, RunSpec
+from zsbench.harness.evaluation.runner import Runner, RunSpec
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from zsbench.harness.registry import DATASETS
-from zsbench.harness.runner import Runner, RunSpec
-from zsbench.harness.text_encoding import TextEncoder
+from zsbench.harness.core.registry import DATASETS
+from zsbench.harness.evaluation.runner import Runner, RunSpec
+from zsbench.harness.models.text_encoding import TextEncoder
 from zsbench.methods.augment import SeededAugment, ViewsSplit, crop_params, split_preprocess
 from zsbench.methods.base import MethodInputs
 from zsbench.methods.gda import ALPHAS, GDA, class_means, gda_head, search_alpha, shrunk_precision, text_templates

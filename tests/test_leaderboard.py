@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 
 from zsbench.datasets.base import Suite
-from zsbench.harness import registry
-from zsbench.harness.leaderboard import (
+from zsbench.harness.core import registry
+from zsbench.harness.results.leaderboard import (
     PUBLISHED_CSV,
     check_leaderboard,
     load_published,
     render_leaderboard,
     write_leaderboard,
 )
-from zsbench.harness.results_store import COLUMNS, RunWriter
+from zsbench.harness.results.store import COLUMNS, RunWriter
 
 REPO_PUBLISHED = Path(__file__).resolve().parents[1] / "results" / PUBLISHED_CSV
 
@@ -254,7 +254,7 @@ def _predicted(results_dir, method, dataset, correct, *, seed=0, config="c0ffee0
     """A results row plus its predictions file: image i is right iff ``correct[i]``."""
     import torch
 
-    from zsbench.harness.predictions import predictions_table, write_predictions
+    from zsbench.harness.results.predictions import predictions_table, write_predictions
 
     eval_id = f"{method}-{dataset}-{seed}"
     labels = torch.zeros(len(correct), dtype=torch.long)
@@ -296,7 +296,7 @@ def test_a_changed_input_replaces_the_old_numbers_and_is_counted(tmp_path):
 
 
 def test_leaderboard_of_a_missing_results_dir_is_an_error_and_writes_nothing(tmp_path):
-    from zsbench.harness.errors import UserError
+    from zsbench.harness.core.errors import UserError
 
     board = tmp_path / "leaderboard.md"
     board.write_text("real leaderboard\n")
@@ -313,7 +313,7 @@ def test_leaderboard_of_a_missing_results_dir_is_an_error_and_writes_nothing(tmp
     ("method,backbone,dataset,shots,acc1,source\n,RN50,dtd,0,40,x\n", "empty method, dataset or source"),
 ])
 def test_malformed_published_csv_is_a_user_error_naming_the_file(tmp_path, content, message):
-    from zsbench.harness.errors import UserError
+    from zsbench.harness.core.errors import UserError
 
     path = tmp_path / "published.csv"
     path.write_bytes(content.encode() if content else b"")

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from zsbench.harness.metrics import classification_metrics
+from zsbench.harness.metrics.classification import classification_metrics
 
 
 def test_metrics_on_a_hand_made_example():

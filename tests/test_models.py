@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from zsbench.harness.models import (ModelLoadError, _is_torchscript_archive, check_precision, load_model, resolve_device,
+from zsbench.harness.models.loading import (ModelLoadError, _is_torchscript_archive, check_precision, load_model, resolve_device,
                                     weights_identity)
 
 
@@ -149,7 +149,7 @@ def test_openai_state_dict_into_a_gelu_config_is_refused_naming_the_quickgelu_co
 
 @pytest.mark.parametrize("nested", [False, True])
 def test_openai_state_dict_into_the_quickgelu_config_loads_with_quickgelu(tiny, tmp_path, nested, caplog):
-    from zsbench.harness.hashing import file_sha256
+    from zsbench.harness.core.hashing import file_sha256
 
     reference, _ = tiny
     path = tmp_path / "openai.pt"
@@ -250,7 +250,7 @@ def test_published_checksum_marks_quickgelu_weights(tiny, monkeypatch):
     mlfoundations releases); a file with such a hash is known to need that tag's activation."""
     import open_clip
 
-    from zsbench.harness.hashing import file_sha256
+    from zsbench.harness.core.hashing import file_sha256
 
     _, root = tiny
     path = root / "open_clip.pt"
@@ -404,7 +404,7 @@ def test_unknown_precision_lists_the_valid_ones():
 
 def test_weights_identity_matches_load_model_for_every_kind(tiny, tiny_openai_tag, tiny_hub, tmp_path):
     from zsbench.datasets.toy import model as toy
-    from zsbench.harness.hashing import file_sha256
+    from zsbench.harness.core.hashing import file_sha256
 
     _, root = tiny
     local = str(root / "open_clip.pt")

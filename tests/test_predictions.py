@@ -12,8 +12,8 @@ import torch
 from typer.testing import CliRunner
 
 import zsbench
-from zsbench.harness.cli import app
-from zsbench.harness.predictions import predictions_path, predictions_table, write_predictions
+from zsbench.harness.cli.app import app
+from zsbench.harness.results.predictions import predictions_path, predictions_table, write_predictions
 
 
 def _imagenet_like(seed: int = 0):

@@ -6,7 +6,7 @@ import io
 from rich.console import Console
 from rich.progress import Progress
 
-from zsbench.harness.progress import Reporter
+from zsbench.harness.core.progress import Reporter
 
 
 def test_task_advances_and_shows_status():

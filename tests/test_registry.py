@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from zsbench.harness.registry import DATASETS, METHODS, SUITES, Registry, UnknownNameError
+from zsbench.harness.core.registry import DATASETS, METHODS, SUITES, Registry, UnknownNameError
 
 
 def test_builtin_names_are_registered():

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from zsbench.harness import results_store
-from zsbench.harness.results_store import (
+from zsbench.harness.results import store as results_store
+from zsbench.harness.results.store import (
     COLUMNS,
     KEY_COLUMNS,
     ResultsFileSkipped,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from zsbench.harness.significance import (
+from zsbench.harness.metrics.significance import (
     bootstrap_intervals,
     bootstrap_mean,
     mcnemar_exact,

@@ -9,7 +9,7 @@ from PIL import Image
 
 from zsbench.datasets import imagenet
 from zsbench.datasets.base import Dataset
-from zsbench.harness.runner import Runner, RunError, RunSpec, target_classes
+from zsbench.harness.evaluation.runner import Runner, RunError, RunSpec, target_classes
 
 _buf = io.BytesIO()
 Image.new("RGB", (8, 8), (10, 120, 40)).save(_buf, "JPEG")
@@ -34,7 +34,7 @@ def test_every_imagenet_class_gets_its_own_source_row(tmp_path, monkeypatch):
     folders(tmp_path / "imagenet-sketch" / "images", imagenet.wnids())
     folders(tmp_path / "imagenet-adversarial" / "imagenet-a", imagenet.wnids("imagenet-a"))
     runner = Runner(RunSpec(methods=[], data_root=tmp_path, cache_dir=tmp_path / "cache"))
-    from zsbench.harness.registry import DATASETS
+    from zsbench.harness.core.registry import DATASETS
 
     for name in ("imagenet", "imagenet-v2", "imagenet-sketch"):
         fewshot = runner._fewshot(DATASETS.get(name)(tmp_path), 1, 1)

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zsbench.harness.feature_cache import FeatureCache
-from zsbench.harness.models import LoadedModel
-from zsbench.harness.text_encoding import TextEncoder, encode_text_trimmed, supports_trimming
+from zsbench.harness.core.feature_cache import FeatureCache
+from zsbench.harness.models.loading import LoadedModel
+from zsbench.harness.models.text_encoding import TextEncoder, encode_text_trimmed, supports_trimming
 
 PROMPTS = ["a photo of a dog.", "a bad photo of the large, fluffy golden retriever puppy.", "x", "a picture of a circle."]
 

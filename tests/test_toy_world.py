@@ -11,7 +11,7 @@ from zsbench.datasets.toy import model as toy_model
 from zsbench.datasets.toy import text as toy_text
 from zsbench.datasets.toy.domains import DOMAINS, PER_CLASS
 from zsbench.datasets.toy.train import TrainConfig, make_batch
-from zsbench.harness.registry import DATASETS
+from zsbench.harness.core.registry import DATASETS
 
 
 def test_splits_are_deterministic_and_balanced():

@@ -21,9 +21,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zsbench.harness.config import ConfigError, build_config
-from zsbench.harness.downloads import DownloadError, PinnedFile, cache_path
-from zsbench.harness.hashing import bytes_sha256, file_sha256
+from zsbench.harness.core.config import ConfigError, build_config
+from zsbench.harness.core.downloads import DownloadError, PinnedFile, cache_path
+from zsbench.harness.core.hashing import bytes_sha256, file_sha256
 from zsbench.methods import zpe
 from zsbench.methods.zpe import (
     REFERENCE_COMMIT,

@@ -6,7 +6,7 @@ import functools
 from pathlib import Path
 
 from zsbench.datasets.base import Dataset, Suite, TensorSplit
-from zsbench.harness.registry import register_dataset, register_suite
+from zsbench.harness.core.registry import register_dataset, register_suite
 
 from .domains import DOMAINS, GENERATOR_VERSION, PER_CLASS, Domain
 from .text import EVAL_TEMPLATE, EVAL_TEMPLATES, descriptions

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from zsbench.harness.models import load_model
-from zsbench.harness.registry import DATASETS
-from zsbench.harness.vit import cls_attention_map
+from zsbench.harness.models.loading import load_model
+from zsbench.harness.core.registry import DATASETS
+from zsbench.harness.models.vit import cls_attention_map
 
 
 @torch.no_grad()

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import open_clip
 
-from zsbench.harness.hashing import file_sha256
+from zsbench.harness.core.hashing import file_sha256
+from zsbench.harness.core.registry import register_model_loader
+from zsbench.harness.models.loading import ModelLoader
 
 from .text import vocabulary
 
@@ -93,3 +95,23 @@ def load(weights: Path | None = None):
     register()
     model, _, preprocess = open_clip.create_model_and_transforms(MODEL_NAME, pretrained=str(weights or WEIGHTS_PATH))
     return model.eval(), preprocess
+
+
+class ToyClipLoader(ModelLoader):
+    """``--model toy-clip``: the committed weights (identified by the file's content, not the
+    manifest's claim about it), or ``--pretrained PATH`` to a retrained copy."""
+
+    def committed_weights_id(self) -> str:
+        return sha256(WEIGHTS_PATH)
+
+    def register_config(self) -> None:
+        register()
+
+    def load_committed(self):
+        return load()
+
+    def tokenizer(self):
+        return tokenizer()
+
+
+register_model_loader(MODEL_NAME)(ToyClipLoader())

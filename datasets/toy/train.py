@@ -27,7 +27,7 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
-from zsbench.harness.text_encoding import encode_text_trimmed
+from zsbench.harness.models.text_encoding import encode_text_trimmed
 
 from . import model as toy_model
 from .render import BACKGROUNDS, COLOUR_NAMES, TEXTURES, Style, render, sample_scene

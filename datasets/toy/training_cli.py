@@ -11,7 +11,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from safetensors.torch import save
 
-from zsbench.harness.atomic import atomic_write
+from zsbench.harness.core.atomic import atomic_write
 
 from . import model as toy_model
 from .domains import GENERATOR_VERSION

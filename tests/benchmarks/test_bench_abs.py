@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from zsbench.harness.bench import bench_abs
+from zsbench.methods.abs.bench import bench_abs
 
 
 def test_bench_abs(benchmark):

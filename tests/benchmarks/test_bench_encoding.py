@@ -12,7 +12,7 @@ import open_clip
 import pytest
 import torch
 
-from zsbench.harness.text_encoding import encode_text_trimmed
+from zsbench.harness.models.text_encoding import encode_text_trimmed
 
 
 @pytest.fixture(scope="module")

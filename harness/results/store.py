@@ -26,8 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_write
-from .errors import UserError
+from zsbench.harness.core.atomic import atomic_write
+from zsbench.harness.core.errors import UserError
 
 SCHEMA_VERSION = 2
 # What a row is about, in words (sorting, display); the evaluation itself is ``eval_id``.

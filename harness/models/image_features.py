@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .feature_cache import FeatureCache
+from zsbench.harness.core.feature_cache import FeatureCache
 
 
 def _loader(split, transform, batch_size: int, workers: int):

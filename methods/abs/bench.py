@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from zsbench.datasets.base import Dataset, TensorSplit
+from zsbench.harness.core.registry import register_benchmark
 
 
 @dataclass
@@ -65,7 +66,7 @@ def random_model(model: str, device: str = "cpu"):
     """An open_clip model with random weights, as a LoadedModel."""
     import open_clip
 
-    from .models import LoadedModel, resolve_device
+    from zsbench.harness.models.loading import LoadedModel, resolve_device
 
     dev = resolve_device(device)
     torch.manual_seed(0)
@@ -78,10 +79,10 @@ def bench_abs(model: str = "ViT-B-16", n_images: int = 4, image_size: tuple[int,
               attention: str = "dino", n_classes: int = 1000, n_descriptions: int = 50, repeats: int = 2, seed: int = 1,
               **config) -> BenchResult:
     """Time ABS and its pure model work (see the module docstring). ``config``: ABS hyperparameters."""
-    from zsbench.methods.abs import ABS
+    from zsbench.methods.abs.method import ABS
     from zsbench.methods.base import MethodInputs
 
-    from .vit import finish_from_last_block, grid_size
+    from zsbench.harness.models.vit import finish_from_last_block, grid_size
 
     loaded = random_model(model, device)
     dev, visual = loaded.device, loaded.model.visual
@@ -140,13 +141,4 @@ def bench_abs(model: str = "ViT-B-16", n_images: int = 4, image_size: tuple[int,
                        torch.get_num_threads(), best_method / n_images, best_pure / n_images)
 
 
-BENCHMARKS = {"abs": bench_abs}
-
-
-def bench(method: str = "abs", **kwargs) -> BenchResult:
-    """Entry point for a ``zsbench bench --method M`` command."""
-    if method not in BENCHMARKS:
-        from .runner import RunError
-
-        raise RunError(f"--method {method}: no benchmark; available: {', '.join(BENCHMARKS)}")
-    return BENCHMARKS[method](**kwargs)
+register_benchmark("abs")(bench_abs)

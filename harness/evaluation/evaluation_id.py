@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hashing import json_sha256
+from zsbench.harness.core.hashing import json_sha256
 
 IDENTITY_VERSION = 1  # bump when the recipe below changes meaning
 

@@ -14,10 +14,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import atomic_write
-from .errors import UserError
-from .feature_cache import default_cache_dir
-from .hashing import bytes_sha256, git_blob_sha1
+from zsbench.harness.core.atomic import atomic_write
+from zsbench.harness.core.errors import UserError
+from zsbench.harness.core.feature_cache import default_cache_dir
+from zsbench.harness.core.hashing import bytes_sha256, git_blob_sha1
 
 CHECKSUM_KINDS = ("sha256", "git-blob")
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from .atomic import atomic_write
+from zsbench.harness.core.atomic import atomic_write
 
 # Bumped when entries computed before would be wrong under the same key: 2 = OpenAI-tag models
 # built with QuickGELU (open_clip 3.3 builds GELU for e.g. ViT-B-16 + openai unless forced).

@@ -8,7 +8,7 @@ row of the last block's attention. Weights come from a local file or the local H
 never from the network; without them the error says what to provide.
 
 (The other attention source, the evaluated CLIP's own last block, needs no extra model: see
-:func:`zsbench.harness.vit.last_block_cls_attention`.)
+:func:`zsbench.harness.models.vit.last_block_cls_attention`.)
 """
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import torch
 
-from .crops import CropTransform, Frame
-from .models import ModelLoadError
+from zsbench.methods.abs.resampling import CropTransform
+from zsbench.methods.abs.geometry import Frame
+from zsbench.harness.models.loading import ModelLoadError
 
 DINO_TIMM_NAME = "vit_base_patch16_224.dino"
 DINO_HF_REPO = "timm/vit_base_patch16_224.dino"

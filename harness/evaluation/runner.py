@@ -20,28 +20,24 @@ import torch
 from zsbench.datasets.fewshot import fewshot_subset
 from zsbench.methods.base import FewShotData, Method, MethodInputs, Need
 
-from . import environment
-from .config import build_config, config_files, config_hash, config_json, split_overrides
-from .errors import UserError
-from .evaluation_id import eval_id, inputs_hash, task_hash
-from .feature_cache import FeatureCache
-from .hashing import json_sha256
-from .image_features import image_features
-from .latency import Latency, measure
-from .leaderboard import write_leaderboard
-from .metrics import classification_metrics
-from .models import DEFAULT_MODEL, DEFAULT_PRETRAINED, check_precision, load_model, resolve_device, weights_identity
-from .predictions import predictions_table, write_predictions
-from .registry import DATASETS, METHODS, SUITES
-from .results_store import OUTPUT_PREFIX, RunWriter, check_writable, load_results
-from .significance import bootstrap_intervals
-from .text_encoding import TextEncoder
+from zsbench.harness.evaluation import environment
+from zsbench.harness.core.config import build_config, config_files, config_hash, config_json, split_overrides
+from zsbench.harness.core.errors import RunError
+from zsbench.harness.evaluation.evaluation_id import eval_id, inputs_hash, task_hash
+from zsbench.harness.core.feature_cache import FeatureCache
+from zsbench.harness.core.hashing import json_sha256
+from zsbench.harness.models.image_features import image_features
+from zsbench.harness.evaluation.latency import Latency, measure
+from zsbench.harness.results.leaderboard import write_leaderboard
+from zsbench.harness.metrics.classification import classification_metrics
+from zsbench.harness.models.loading import DEFAULT_MODEL, DEFAULT_PRETRAINED, check_precision, load_model, resolve_device, weights_identity
+from zsbench.harness.results.predictions import predictions_table, write_predictions
+from zsbench.harness.core.registry import DATASETS, METHODS, SUITES
+from zsbench.harness.results.store import OUTPUT_PREFIX, RunWriter, check_writable, load_results
+from zsbench.harness.metrics.significance import bootstrap_intervals
+from zsbench.harness.models.text_encoding import TextEncoder
 
 DEFAULT_SEEDS = (1, 2, 3)
-
-
-class RunError(UserError, ValueError):
-    """A run that cannot start as asked; the message names the flag and the fix."""
 
 
 class RunInterrupted(KeyboardInterrupt):

@@ -22,8 +22,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
-from .hashing import file_sha256
+from zsbench.harness.core.errors import UserError
+from zsbench.harness.core.hashing import file_sha256
 
 
 class ConfigError(UserError, ValueError):

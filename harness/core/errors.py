@@ -9,3 +9,8 @@ from __future__ import annotations
 
 class UserError(Exception):
     """A problem the user can fix; ``str(error)`` is the whole message (what is wrong and the fix)."""
+
+
+class RunError(UserError, ValueError):
+    """A run that cannot start as asked (a flag, a model a method cannot use); the message names
+    the flag and the fix."""

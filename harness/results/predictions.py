@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from .atomic import atomic_write
+from zsbench.harness.core.atomic import atomic_write
 
 PREDICTIONS_DIR = "predictions"
 TOP_K = 5
@@ -115,7 +115,7 @@ def load_predictions(results_dir: str | Path = "results", **filters) -> pd.DataF
     (results columns and the value, or list of values, to keep: ``method="abs", seed=[1, 2]``;
     ``None`` keeps missing values, e.g. ``limit=None`` the full evaluations), as one DataFrame that
     joins to ``load_results`` on ``eval_id``."""
-    from .results_store import load_results
+    from zsbench.harness.results.store import load_results
 
     results = load_results(results_dir)
     for column, wanted in filters.items():

@@ -1,6 +1,7 @@
 """Loading a CLIP model for evaluation: open_clip names with pretrained tags, ``hf-hub:`` ids,
-local checkpoints (open_clip state dicts, OpenAI state dicts and TorchScript archives), and our
-``toy-clip``.
+local checkpoints (open_clip state dicts, OpenAI state dicts and TorchScript archives), and models
+registered with a :class:`ModelLoader` (the toy world's ``toy-clip``, registered by
+``zsbench.datasets.toy.model``).
 
 Everything downstream (feature cache keys, results rows) identifies weights by
 ``LoadedModel.weights_id``, so two spellings of the same checkpoint file share cached features
@@ -29,12 +30,12 @@ from typing import Callable
 import open_clip
 import torch
 
-from .errors import UserError
-from .hashing import file_sha256
+from zsbench.harness.core.errors import UserError
+from zsbench.harness.core.hashing import file_sha256
+from zsbench.harness.core.registry import MODEL_LOADERS
 
 DEFAULT_MODEL = "ViT-B-16"
 DEFAULT_PRETRAINED = "openai"
-TOY_MODEL = "toy-clip"
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Entries of OpenAI's released state dicts that no open_clip model has (open_clip's
 # build_model_from_openai_state_dict pops them before loading).
@@ -43,6 +44,28 @@ OPENAI_MARKERS = ("input_resolution", "context_length", "vocab_size")
 
 class ModelLoadError(UserError, RuntimeError):
     """Weights that cannot be found or loaded; the message says what to download or pass."""
+
+
+class ModelLoader:
+    """A model zsbench knows by name besides open_clip's, registered with
+    ``@register_model_loader(name)``: its committed weights are what ``--pretrained`` means when it is
+    not given (or is ``committed``); ``--pretrained PATH`` loads a file through open_clip into the
+    architecture :meth:`register_config` makes known to it."""
+
+    def committed_weights_id(self) -> str:
+        """The content identity of the committed weights (recorded as ``weights_id``)."""
+        raise NotImplementedError
+
+    def register_config(self) -> None:
+        """Make the architecture known to open_clip under the loader's name (idempotent)."""
+        raise NotImplementedError
+
+    def load_committed(self):
+        """(model, evaluation transform) with the committed weights."""
+        raise NotImplementedError
+
+    def tokenizer(self) -> Callable:
+        raise NotImplementedError
 
 
 @dataclass
@@ -107,7 +130,7 @@ def check_precision(precision: str, device: str | torch.device) -> str:
 @dataclass(frozen=True)
 class _Weights:
     """Where the weights come from, resolved from (name, pretrained) without building anything."""
-    kind: str  # "toy" (committed toy-clip), "file", "hub", "tag" or "none" (random init)
+    kind: str  # "committed" (a registered loader's own weights), "file", "hub", "tag" or "none" (random init)
     label: str  # LoadedModel.pretrained
     weights_id: str
     path: Path | None = None  # kind "file"
@@ -123,17 +146,14 @@ def weights_identity(name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT
 
 
 def _resolve_weights(name: str, pretrained: str | None) -> _Weights:
-    if name == TOY_MODEL:
+    if name in MODEL_LOADERS:
         if pretrained in (None, DEFAULT_PRETRAINED, "committed"):
-            from zsbench.datasets.toy import model as toy
-
-            # the file's content, not the manifest's claim about it
-            return _Weights("toy", "committed", toy.sha256(toy.WEIGHTS_PATH))
+            return _Weights("committed", "committed", MODEL_LOADERS.get(name).committed_weights_id())
         return _file_weights(pretrained)
     if name.startswith("hf-hub:"):
         return _Weights("hub", name, name, hub=name)
     if name not in open_clip.list_models():
-        raise ModelLoadError(f"unknown model {name!r}; valid: {TOY_MODEL}, hf-hub:ORG/REPO, or an open_clip name "
+        raise ModelLoadError(f"unknown model {name!r}; valid: {', '.join(MODEL_LOADERS.names())}, hf-hub:ORG/REPO, or an open_clip name "
                              f"({', '.join(open_clip.list_models()[:12])}, ...; see `zsbench list models`)")
     if pretrained and pretrained.startswith("hf-hub:"):
         return _Weights("hub", pretrained, pretrained, hub=pretrained)
@@ -182,13 +202,12 @@ def load_model(name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETR
     dev = resolve_device(device)
     check_precision(precision, dev)
     weights = _resolve_weights(name, pretrained)
-    if name == TOY_MODEL:
-        from zsbench.datasets.toy import model as toy
-
-        toy.register()
-        tokenizer = toy.tokenizer()
-        if weights.kind == "toy":
-            model, preprocess = toy.load()
+    if name in MODEL_LOADERS:
+        loader = MODEL_LOADERS.get(name)
+        loader.register_config()
+        tokenizer = loader.tokenizer()
+        if weights.kind == "committed":
+            model, preprocess = loader.load_committed()
         else:
             model, preprocess = _load_local(name, weights)
     else:

@@ -54,25 +54,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from zsbench.harness.config import ConfigError
-from zsbench.harness.crops import (
-    CropTransform,
-    Frame,
-    crop_boxes,
-    crops_with_transform,
-    grid_size_range,
-    image_to_tensor,
-    remap_cells,
-    sample_cells,
-    size_range,
-    torch_bicubic_matrices,
-    window_bounds,
-)
-from zsbench.harness.registry import register_method
-from zsbench.harness.vit import finish_from_last_block, grid_size, last_block_cls_attention, tokens_before_last_block
+from zsbench.harness.core.config import ConfigError
+from zsbench.methods.abs.geometry import Frame, crop_boxes, grid_size_range, remap_cells, sample_cells, size_range, window_bounds
+from zsbench.methods.abs.resampling import CropTransform, crops_with_transform, image_to_tensor, torch_bicubic_matrices
+from zsbench.harness.core.registry import register_method
+from zsbench.harness.models.vit import finish_from_last_block, grid_size, last_block_cls_attention, tokens_before_last_block
 
-from . import descriptions as desc
-from .base import Method, MethodInputs, Need
+from zsbench.methods import descriptions as desc
+from zsbench.methods.base import Method, MethodInputs, Need
 
 ATTENTION_SOURCES = ("auto", "dino", "clip")
 
@@ -228,7 +217,7 @@ class ABS(Method):
     def attention_source(self, loaded) -> str:
         if self.config.attention != "auto":
             return self.config.attention
-        from zsbench.harness.models import TOY_MODEL
+        from zsbench.datasets.toy import TOY_MODEL
 
         return "clip" if loaded.name == TOY_MODEL else "dino"
 
@@ -236,7 +225,7 @@ class ABS(Method):
         """Model-side setup: check the image tower, read its preprocessing, load DINO if used."""
         visual = loaded.model.visual
         if not all(hasattr(visual, a) for a in ("transformer", "_embeds", "_pool", "grid_size")):
-            from zsbench.harness.runner import RunError
+            from zsbench.harness.core.errors import RunError
 
             raise RunError(f"method 'abs' needs an open_clip ViT image tower (token grid, last block); "
                            f"{loaded.name} has {type(visual).__name__}")
@@ -244,7 +233,7 @@ class ABS(Method):
         self.transform = CropTransform.from_preprocess(loaded.preprocess)
         self.dino = None
         if self.source == "dino":
-            from zsbench.harness.attention import DinoAttention
+            from zsbench.methods.abs.attention import DinoAttention
 
             self.dino = DinoAttention(self.config.attention_weights, loaded.device, model=dino_model)
 

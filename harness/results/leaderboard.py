@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
-from zsbench.harness.atomic import atomic_write
-from zsbench.harness.errors import UserError
-from zsbench.harness.metrics import harmonic_mean
-from zsbench.harness.results_store import current_evaluations, legacy_classes, load_results
-from zsbench.harness.significance import ALPHA, sign_flip_p
+from zsbench.harness.core.atomic import atomic_write
+from zsbench.harness.core.errors import UserError
+from zsbench.harness.metrics.classification import harmonic_mean
+from zsbench.harness.results.store import current_evaluations, legacy_classes, load_results
+from zsbench.harness.metrics.significance import ALPHA, sign_flip_p
 
 if TYPE_CHECKING:
     from zsbench.datasets.base import Suite
@@ -336,7 +336,7 @@ def load_published(path: str | Path) -> pd.DataFrame:
 def prediction_scores(results_dir: str | Path) -> Scores:
     """Per-image correctness from ``results_dir``'s predictions, averaged over the given
     evaluations (seeds) by image id; None when one is missing or they cover different images."""
-    from zsbench.harness.predictions import mean_correctness, read_correctness
+    from zsbench.harness.results.predictions import mean_correctness, read_correctness
 
     cache: dict[str, pd.Series | None] = {}
 
@@ -352,7 +352,7 @@ def prediction_scores(results_dir: str | Path) -> Scores:
 
 def render_results(results_dir: str | Path) -> str:
     """Render from the results store, the registered suites and the published CSV if present."""
-    from zsbench.harness.registry import SUITES  # lazy: importing it loads every dataset plug-in
+    from zsbench.harness.core.registry import SUITES  # lazy: importing it loads every dataset plug-in
 
     results_dir = Path(results_dir)
     if not results_dir.is_dir():

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import UserError
-from .predictions import mean_correctness, read_correctness
-from .results_store import current_evaluations, load_results
-from .significance import paired_difference
+from zsbench.harness.core.errors import UserError
+from zsbench.harness.results.predictions import mean_correctness, read_correctness
+from zsbench.harness.results.store import current_evaluations, load_results
+from zsbench.harness.metrics.significance import paired_difference
 
 COLUMNS = ["method_a", "method_b", "seed_a", "seed_b", "acc1_a", "acc1_b", "diff", "ci95_low", "ci95_high",
            "only_a", "only_b", "n_images", "p_value", "test"]

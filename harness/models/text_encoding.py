@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .feature_cache import FeatureCache
+from zsbench.harness.core.feature_cache import FeatureCache
 
 
 def supports_trimming(model: torch.nn.Module) -> bool:
@@ -26,7 +26,8 @@ def supports_trimming(model: torch.nn.Module) -> bool:
     )
 
 
-def _eot_positions(model, tokens: torch.Tensor) -> torch.Tensor:
+def eot_positions(model, tokens: torch.Tensor) -> torch.Tensor:
+    """Position of each prompt's end-of-text token (where a causal text tower pools)."""
     if model.text_pool_type == "eos":
         return (tokens == model.text_eos_id).int().argmax(-1)
     return tokens.argmax(-1)
@@ -34,13 +35,13 @@ def _eot_positions(model, tokens: torch.Tensor) -> torch.Tensor:
 
 def encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """Same result as ``model.encode_text(tokens)``, computing only up to the longest EOT."""
-    length = int(_eot_positions(model, tokens).max()) + 1
+    length = int(eot_positions(model, tokens).max()) + 1
     tokens = tokens[:, :length]
     cast_dtype = model.transformer.get_cast_dtype()
     x = model.token_embedding(tokens).to(cast_dtype) + model.positional_embedding[:length].to(cast_dtype)
     x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
     x = model.ln_final(x)
-    x = x[torch.arange(x.shape[0], device=x.device), _eot_positions(model, tokens)]
+    x = x[torch.arange(x.shape[0], device=x.device), eot_positions(model, tokens)]
     if model.text_projection is not None:
         x = model.text_projection(x) if isinstance(model.text_projection, torch.nn.Linear) else x @ model.text_projection
     return x

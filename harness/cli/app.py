@@ -14,9 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import registry
-from .errors import UserError
-from .runner import DEFAULT_SEEDS, RunError, RunSpec
+from zsbench.harness.core import registry
+from zsbench.harness.core.errors import UserError
+from zsbench.harness.core.errors import RunError
+from zsbench.harness.evaluation.runner import DEFAULT_SEEDS, RunSpec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark zero-shot and few-shot CLIP classification methods.")
 data_app = typer.Typer(no_args_is_help=True, help="Inspect the real datasets on this machine.")
@@ -77,8 +78,8 @@ def run(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
     """Evaluate methods on datasets; append the results to the Parquet store and re-render the leaderboard."""
-    from .progress import reporting
-    from .runner import Runner
+    from zsbench.harness.core.progress import reporting
+    from zsbench.harness.evaluation.runner import Runner
 
     try:
         seed_list = tuple(int(s) for s in _csv(seeds))
@@ -146,7 +147,7 @@ def leaderboard_(
     check: bool = typer.Option(False, "--check", help="Exit non-zero and print the difference when the file is stale."),
 ):
     """Render the leaderboard from the results store."""
-    from .leaderboard import check_leaderboard, write_leaderboard
+    from zsbench.harness.results.leaderboard import check_leaderboard, write_leaderboard
 
     if check:
         ok, diff = check_leaderboard(results_dir, output)
@@ -169,7 +170,7 @@ def results(
     """Show the results store (latest row per evaluation)."""
     import warnings
 
-    from .results_store import load_results
+    from zsbench.harness.results.store import load_results
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -206,7 +207,7 @@ def compare(
 ):
     """Paired comparison of two methods on the same test images: accuracy difference with its
     bootstrap 95 % interval and McNemar's exact p-value, per seed pair and for the mean over seeds."""
-    from .compare import CompareError, compare as run_compare
+    from zsbench.harness.results.compare import CompareError, compare as run_compare
 
     names = _csv(method)
     if len(names) != 2:
@@ -274,9 +275,9 @@ def bench(
     repeats: int = typer.Option(2, "--repeats"),
 ):
     """Seconds per image of a method against the pure model work it needs, and their ratio."""
-    from .bench import bench as run_bench
-
-    result = run_bench(method=method, model=model, n_images=images, device=device, attention=attention, repeats=repeats)
+    if method not in registry.BENCHMARKS:
+        raise RunError(f"--method {method}: no benchmark; available: {', '.join(registry.BENCHMARKS.names())}")
+    result = registry.BENCHMARKS.get(method)(model=model, n_images=images, device=device, attention=attention, repeats=repeats)
     out.print(result.summary())
 
 

@@ -1,9 +1,10 @@
 """Name -> plug-in registries for methods, datasets and suites.
 
-Built-in plug-ins register themselves with a decorator when their package is imported; outside
-packages add more through the entry-point groups ``zsbench.methods``, ``zsbench.datasets`` and
-``zsbench.suites`` (an entry point may name a module, which registers on import, or an object,
-which is registered under the entry point's name).
+Built-in plug-ins register themselves with a decorator when their module is imported (each
+registry names the modules that hold its built-ins, imported on first use); outside packages add
+more through the entry-point groups ``zsbench.methods``, ``zsbench.datasets``, ``zsbench.suites``,
+``zsbench.models`` and ``zsbench.benchmarks`` (an entry point may name a module, which registers on
+import, or an object, which is registered under the entry point's name).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import importlib
 import importlib.metadata
 from typing import Callable, Generic, Iterator, TypeVar
 
-from .errors import UserError
+from zsbench.harness.core.errors import UserError
 
 T = TypeVar("T")
 
@@ -25,10 +26,10 @@ class UnknownNameError(UserError, KeyError):
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, entry_point_group: str, builtin_module: str):
+    def __init__(self, kind: str, entry_point_group: str, builtin_modules: str | tuple[str, ...]):
         self.kind = kind
         self.entry_point_group = entry_point_group
-        self.builtin_module = builtin_module
+        self.builtin_modules = (builtin_modules,) if isinstance(builtin_modules, str) else tuple(builtin_modules)
         self._items: dict[str, T] = {}
         self._loaded = False
 
@@ -48,7 +49,8 @@ class Registry(Generic[T]):
         if self._loaded:
             return
         self._loaded = True
-        importlib.import_module(self.builtin_module)
+        for module in self.builtin_modules:
+            importlib.import_module(module)
         for ep in importlib.metadata.entry_points(group=self.entry_point_group):
             loaded = ep.load()
             if ep.name not in self._items and not isinstance(loaded, type(importlib)):
@@ -83,8 +85,12 @@ class Registry(Generic[T]):
 
 
 METHODS: Registry = Registry("method", "zsbench.methods", "zsbench.methods")
-DATASETS: Registry = Registry("dataset", "zsbench.datasets", "zsbench.datasets")
-SUITES: Registry = Registry("suite", "zsbench.suites", "zsbench.datasets")
+DATASETS: Registry = Registry("dataset", "zsbench.datasets", ("zsbench.datasets.catalog", "zsbench.datasets.toy"))
+SUITES: Registry = Registry("suite", "zsbench.suites", ("zsbench.datasets.suites", "zsbench.datasets.toy"))
+#: Models that are not open_clip names (``toy-clip``): name -> a ``zsbench.harness.models.loading.ModelLoader``.
+MODEL_LOADERS: Registry = Registry("model", "zsbench.models", "zsbench.datasets.toy.model")
+#: ``zsbench bench --method M``: method name -> a function returning an object with ``summary()``.
+BENCHMARKS: Registry = Registry("benchmark", "zsbench.benchmarks", "zsbench.methods.abs.bench")
 
 
 def register_method(name: str) -> Callable[[T], T]:
@@ -97,3 +103,11 @@ def register_dataset(name: str) -> Callable[[T], T]:
 
 def register_suite(name: str) -> Callable[[T], T]:
     return SUITES.register(name)
+
+
+def register_model_loader(name: str) -> Callable[[T], T]:
+    return MODEL_LOADERS.register(name)
+
+
+def register_benchmark(name: str) -> Callable[[T], T]:
+    return BENCHMARKS.register(name)

@@ -10,7 +10,7 @@ STARTUP = "interrupted: zsbench was still starting; no evaluation was run and no
 
 def main() -> None:
     try:
-        from . import cli
+        from zsbench.harness.cli import app as cli
 
         cli.app()
     except KeyboardInterrupt:  # before typer took over (imports)
