@@ -168,6 +168,8 @@ class Dataset:
     ``imagenet_indices``: for a subset of ImageNet's label space (ImageNet-A/-R), the index of each
     class in ImageNet's 1000 classes, so that ImageNet-trained heads can be restricted to it.
     ``descriptions``: a loader for per-class descriptions ``{classname: [sentence, ...]}``.
+    ``family``, ``fewshot_templates`` and ``fewshot_recipe`` are what methods ask instead of testing
+    the dataset's name.
     """
 
     name: str
@@ -183,7 +185,9 @@ class Dataset:
     imagenet_indices: list[int] | None = None
     descriptions: Callable[[], dict[str, list[str]]] | None = None
     default_model: str | None = None  # the model a run uses when --model is not given
-    extra: dict = field(default_factory=dict)
+    family: str | None = None  # "imagenet": ImageNet, its variants and the toy domains that mirror them
+    fewshot_templates: list[str] | None = None  # templates of few-shot text heads (GDA's); None: ``templates``
+    fewshot_recipe: str = "default"  # "imagenet": the references' ImageNet recipe (CoOp's epochs, GDA's crop scale)
 
     @property
     def n_classes(self) -> int:

@@ -35,7 +35,7 @@ from .local_layouts import (
     ZhouSplit,
 )
 from .paths import DATA_ENV, resolve_data_root
-from .templates import ensemble_templates, zero_shot_templates
+from .templates import IMAGENET_FAMILY, IMAGENET_TEMPLATES_SELECT, ensemble_templates, zero_shot_templates
 
 SOURCE_ENV = "ZSBENCH_SOURCE"
 SOURCES = ("local", "hub", "auto")
@@ -277,6 +277,9 @@ def _dataset(spec: DatasetSpec, classnames: list[str], splits: dict, source: str
         val_split="val" if "val" in splits else None,
         fewshot_from=spec.fewshot_from,
         imagenet_indices=imagenet_indices,
+        family="imagenet" if spec.name in IMAGENET_FAMILY else None,
+        fewshot_templates=list(IMAGENET_TEMPLATES_SELECT) if spec.name in IMAGENET_FAMILY else None,
+        fewshot_recipe="imagenet" if spec.name == "imagenet" else "default",
     )
 
 

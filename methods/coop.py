@@ -58,9 +58,9 @@ SUBSAMPLES = ("all", "base", "new")
 _EVAL_SEQUENCES = 4096  # prompts encoded at once when CoCoOp scores test images
 
 
-def default_epochs(shots: int, source_name: str) -> int:
-    """CoOp's epochs: ImageNet 50; otherwise 1 shot 50, 2-4 shots 100, more 200."""
-    if source_name == "imagenet" or shots <= 1:
+def default_epochs(shots: int, recipe: str) -> int:
+    """CoOp's epochs: ImageNet (``fewshot_recipe`` "imagenet") 50; otherwise 1 shot 50, 2-4 shots 100, more 200."""
+    if recipe == "imagenet" or shots <= 1:
         return 50
     return 100 if shots <= 4 else 200
 
@@ -136,7 +136,7 @@ class _PromptMethod(Method):
         raise NotImplementedError
 
     def epochs(self, inputs: MethodInputs) -> int:
-        return self.config.max_epoch or default_epochs(inputs.shots, inputs.fewshot.source.name)
+        return self.config.max_epoch or default_epochs(inputs.shots, inputs.fewshot.source.fewshot_recipe)
 
     def fit(self, inputs: MethodInputs) -> None:
         cfg = self.config

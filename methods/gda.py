@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from zsbench.datasets.templates import IMAGENET_FAMILY, IMAGENET_TEMPLATES_SELECT
 from zsbench.harness.core.config import param
 from zsbench.harness.core.registry import register_method
 
@@ -91,8 +90,9 @@ def search_alpha(text_logits: torch.Tensor, gda_logits: torch.Tensor, labels: to
 
 
 def text_templates(source) -> list[str]:
-    """CoOp's per-dataset template; the 7 select templates for the ImageNet family (as GDA)."""
-    return list(IMAGENET_TEMPLATES_SELECT) if source.name in IMAGENET_FAMILY else list(source.templates)
+    """CoOp's per-dataset template; the 7 select templates for the ImageNet family (as GDA), which
+    the dataset declares as its ``fewshot_templates``."""
+    return list(source.fewshot_templates or source.templates)
 
 
 @register_method("gda")
@@ -133,7 +133,7 @@ class GDA(Method):
                               "gda_alpha_acc": float(state["alpha_acc"])}
 
     def _scale_min(self, source) -> float:
-        return self.config.imagenet_crop_scale_min if source.name == "imagenet" else self.config.crop_scale_min
+        return self.config.imagenet_crop_scale_min if source.fewshot_recipe == "imagenet" else self.config.crop_scale_min
 
     def view_features(self, inputs: MethodInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """All augmented views of the few-shot training images, stacked: ([V*N, D], [V*N])."""

@@ -82,7 +82,6 @@ DEBIAS_MODES = ("both", "test", "pretrain", "none")
 POOLS = ("reference", "shipped", "dataset")
 THRESHOLD_IMAGENET = 0.5
 THRESHOLD_FINE = 2.0
-TOY_IMAGENET_LIKE = ("toy",)  # the toy domain whose shifted copies mirror the ImageNet variants
 _CHUNK_ELEMENTS = 1 << 24  # logits held at once while scoring (64 MiB of float32)
 
 REFERENCE_COMMIT = "163351d4c92340a80e572bc376ec837d8e96399d"
@@ -364,8 +363,7 @@ def _check_threshold(text: str) -> None:
 
 
 def imagenet_like(dataset) -> bool:
-    return (dataset.name in shipped_templates.IMAGENET_FAMILY or dataset.name in TOY_IMAGENET_LIKE
-            or dataset.fewshot_from in ("imagenet", *TOY_IMAGENET_LIKE))
+    return dataset.family == "imagenet"
 
 
 @dataclass

@@ -142,7 +142,7 @@ def test_batches_drop_the_last_partial_batch_like_dassl():
 
 
 def test_epochs_by_shots_and_class_halves():
-    assert [default_epochs(k, "toy") for k in (1, 2, 4, 8, 16)] == [50, 100, 100, 200, 200]
+    assert [default_epochs(k, "default") for k in (1, 2, 4, 8, 16)] == [50, 100, 100, 200, 200]
     assert default_epochs(16, "imagenet") == 50
     assert class_halves(5, "base") == [0, 1, 2] and class_halves(5, "new") == [3, 4] and class_halves(4, "all") == [0, 1, 2, 3]
     assert harmonic_mean(80.0, 60.0) == pytest.approx(2 * 80 * 60 / 140) and harmonic_mean(0.0, 0.0) == 0.0

@@ -99,9 +99,13 @@ def test_alpha_search_keeps_the_first_best():
 
 
 def test_templates_follow_the_reference():
-    imagenet = type("D", (), {"name": "imagenet", "templates": ["a photo of a {}."]})()
-    toy = type("D", (), {"name": "toy", "templates": ["a picture of a {}."]})()
-    assert len(text_templates(imagenet)) == 7 and text_templates(toy) == ["a picture of a {}."]
+    from zsbench.datasets.catalog import SPECS, _dataset
+    from zsbench.datasets.templates import IMAGENET_TEMPLATES_SELECT
+
+    imagenet = _dataset(SPECS["imagenet"], ["tench"], {}, "test", None)  # ImageNet's record, without its data
+    toy = DATASETS.get("toy")()
+    assert text_templates(imagenet) == list(IMAGENET_TEMPLATES_SELECT) and len(text_templates(imagenet)) == 7
+    assert text_templates(toy) == toy.templates == ["a picture of a {}."]
 
 
 def test_augmented_views_are_seeded_by_view_and_pixels(toy_model):

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from zsbench.harness.core.config import ConfigError, build_config
 from zsbench.harness.core.downloads import DownloadError, PinnedFile, cache_path
 from zsbench.harness.core.hashing import bytes_sha256, file_sha256
+from zsbench.harness.core.registry import DATASETS
 from zsbench.methods import zpe
 from zsbench.methods.zpe import (
     REFERENCE_COMMIT,
@@ -118,7 +119,7 @@ def informative_and_noise(tmp_path, n_per_class=40, seed=0):
     table.update({"bad {}".format(k): noise[i] for i, k in enumerate(classes)})
     path = tmp_path / "templates.json"
     path.write_text(json.dumps(["good {}", "bad {}"]))
-    dataset = SimpleNamespace(name="toy-fine", classnames=classes, templates=["good {}"], ensemble_templates=["good {}"],
+    dataset = SimpleNamespace(name="toy-fine", family=None, classnames=classes, templates=["good {}"], ensemble_templates=["good {}"],
                               fewshot_from=None)
     inputs = SimpleNamespace(dataset=dataset, classnames=classes, text=FakeText(table), image_features=images,
                              model=SimpleNamespace(identity="fake|w", name="fake"))
@@ -175,15 +176,15 @@ def test_mad_selection_matches_numpy():
 def test_selection_threshold_by_family(tmp_path):
     inputs, path, *_ = informative_and_noise(tmp_path)
     method = ZPESelect(ZPESelect.Config(templates_file=path))
-    assert method.threshold(SimpleNamespace(name="imagenet-a", fewshot_from="imagenet")) == 0.5
-    assert method.threshold(SimpleNamespace(name="toy-r", fewshot_from="toy")) == 0.5
-    assert method.threshold(SimpleNamespace(name="dtd", fewshot_from=None)) == 2.0
+    assert method.threshold(SimpleNamespace(name="imagenet-a", family="imagenet")) == 0.5
+    assert method.threshold(DATASETS.get("toy-r")()) == 0.5
+    assert method.threshold(SimpleNamespace(name="dtd", family=None)) == 2.0
     method.fit(inputs)
     assert method.extra_results["zpe_threshold"] == 2.0 and method.extra_results["zpe_n_selected"] >= 1
 
 
 def test_pools(tmp_path):
-    toy = SimpleNamespace(name="toy", templates=["a picture of a {}."], ensemble_templates=["a picture of a {}.", "an image of a {}."])
+    toy = SimpleNamespace(name="toy", family="imagenet", templates=["a picture of a {}."], ensemble_templates=["a picture of a {}.", "an image of a {}."])
     pool = shipped_pool(toy)
     assert pool[:2] == toy.ensemble_templates and len(pool) == len(set(pool)) and len(pool) > 80 + 7
     assert "itap of a {}." in pool and "a centered satellite photo of {}." in pool
@@ -222,7 +223,7 @@ class AnyText:
 def toy_inputs(n=30, dim=16, table=None, name="toy-fine"):
     classes = ["a", "b", "c"]
     dataset = SimpleNamespace(name=name, classnames=classes, templates=["a {}."], ensemble_templates=["a {}.", "the {}."],
-                              fewshot_from=None)
+                              fewshot_from=None, family=None)
     images = F.normalize(torch.randn(n, dim, generator=torch.Generator().manual_seed(3)), dim=-1)
     return SimpleNamespace(dataset=dataset, classnames=classes, text=AnyText(dim, table), image_features=images,
                            model=SimpleNamespace(identity="fake|w", name="fake"))

@@ -24,6 +24,7 @@ def _split(domain: Domain, split: str) -> TensorSplit:
 
 def _dataset(domain: Domain, data_root: Path | None = None) -> Dataset:
     classnames = list(domain.classes)
+    mirrors_imagenet = domain.classes == DOMAINS[0].classes  # toy and its shifted copies toy-v2/-sketch/-r/-a
     return Dataset(
         name=domain.name,
         classnames=classnames,
@@ -31,10 +32,10 @@ def _dataset(domain: Domain, data_root: Path | None = None) -> Dataset:
         ensemble_templates=list(EVAL_TEMPLATES),
         splits={s: functools.partial(_split, domain, s) for s in PER_CLASS},
         source=f"generated:{GENERATOR_VERSION}",
-        fewshot_from="toy" if domain.classes == DOMAINS[0].classes and domain.name != "toy" else None,
+        fewshot_from="toy" if mirrors_imagenet and domain.name != "toy" else None,
         descriptions=functools.partial(descriptions, classnames),
         default_model=TOY_MODEL,
-        extra={"domain": domain.description},
+        family="imagenet" if mirrors_imagenet else None,
     )
 
 
