@@ -16,21 +16,8 @@ from typing import Callable, Sequence
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from zsbench.harness.core.errors import UserError
-
-
-class DatasetNotFoundError(UserError, FileNotFoundError):
-    """The data for a dataset is not where it is looked for; the message says how to fix it."""
-
-
-class CorruptImageError(UserError, RuntimeError):
-    """An image file that cannot be decoded; the message names the file."""
-
-
-class DatasetFormatError(UserError, ValueError):
-    """A dataset's index file (split file, image list, class list) or Hub mirror is malformed; the
-    message names the file (and the item or line) and how to get a good copy. A ``ValueError`` too,
-    so that callers that caught malformed files as ``ValueError`` keep working."""
+from .errors import CorruptImageError, DatasetFormatError, DatasetNotFoundError  # noqa: F401  (raised with Dataset; re-exported)
+from .suite import Suite  # noqa: F401  (re-exported: the leaderboard and tests import it from here)
 
 
 #: What Pillow raises for an image over its size limit: ``DecompressionBombError`` above twice
@@ -156,6 +143,15 @@ class TensorSplit(ImageSplit):
         return Image.fromarray(self.images[index].permute(1, 2, 0).numpy(), mode="RGB")
 
 
+@dataclass(frozen=True)
+class DescriptionLoader:
+    """A dataset's own answer to a named description source (``cupl``, ``dclip``, ...): ``load``
+    returns ``{classname: [sentence, ...]}``, ``origin`` says where they came from in messages."""
+
+    load: Callable[[], dict[str, list[str]]]
+    origin: str
+
+
 @dataclass
 class Dataset:
     """A dataset as the harness sees it.
@@ -168,6 +164,8 @@ class Dataset:
     ``imagenet_indices``: for a subset of ImageNet's label space (ImageNet-A/-R), the index of each
     class in ImageNet's 1000 classes, so that ImageNet-trained heads can be restricted to it.
     ``descriptions``: a loader for per-class descriptions ``{classname: [sentence, ...]}``.
+    ``description_sources``: named description sources the dataset answers itself instead of with
+    a public file (the toy world's shapes have no CuPL or DCLIP file).
     ``family``, ``fewshot_templates`` and ``fewshot_recipe`` are what methods ask instead of testing
     the dataset's name.
     """
@@ -184,6 +182,7 @@ class Dataset:
     fewshot_from: str | None = None
     imagenet_indices: list[int] | None = None
     descriptions: Callable[[], dict[str, list[str]]] | None = None
+    description_sources: dict[str, DescriptionLoader] = field(default_factory=dict)
     default_model: str | None = None  # the model a run uses when --model is not given
     family: str | None = None  # "imagenet": ImageNet, its variants and the toy domains that mirror them
     fewshot_templates: list[str] | None = None  # templates of few-shot text heads (GDA's); None: ``templates``
@@ -199,19 +198,3 @@ class Dataset:
         except KeyError:
             raise KeyError(f"dataset {self.name!r} has no split {name!r}; it has {sorted(self.splits)}") from None
         return loader()
-
-
-@dataclass(frozen=True)
-class Suite:
-    """A named group of datasets and the averages its leaderboard table reports.
-
-    ``averages`` maps a column name to the datasets it averages, following the papers (e.g. the
-    OOD average is over the four ImageNet variants, not ImageNet itself). ``train_on``: the dataset
-    few-shot methods train on for the whole suite (domain generalisation), if any.
-    """
-
-    name: str
-    datasets: tuple[str, ...]
-    averages: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    train_on: str | None = None
-    description: str = ""

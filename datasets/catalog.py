@@ -1,5 +1,5 @@
-"""The real datasets: one declarative entry each (local folder and layout, how to get it, Hub
-mirror), and the registered factories that build a :class:`Dataset` from them.
+"""The real datasets' builder: the registered factories that build a :class:`Dataset` from a
+dataset's record (:mod:`~zsbench.datasets.records`) and its local folder or Hub mirror.
 
 Source selection: ``ZSBENCH_SOURCE`` (or a factory's ``source`` argument) is ``local`` (default:
 the CoOp/Zhou layout under the data root), ``hub`` (the Hub mirror) or ``auto`` (local if found,
@@ -12,30 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from zsbench.harness.core.errors import UserError
 from zsbench.harness.core.registry import register_dataset
 
-from . import naming
 from .base import Dataset, DatasetNotFoundError, FileSplit
-from .hub import HubEntry, open_entry
-from .local_layouts import (
-    COOP_DATASETS_MD,
-    AircraftLists,
-    CubLists,
-    ImageNetFolders,
-    Items,
-    Layout,
-    LocalData,
-    MissingDataError,
-    PlacesLists,
-    ZhouSplit,
-)
+from .local_layouts import COOP_DATASETS_MD, Items, LocalData, MissingDataError  # noqa: F401  (COOP_DATASETS_MD: re-exported)
 from .paths import DATA_ENV, resolve_data_root
-from .templates import IMAGENET_FAMILY, IMAGENET_TEMPLATES_SELECT, ensemble_templates, zero_shot_templates
+from .records import RECORDS, DatasetRecord
 
 SOURCE_ENV = "ZSBENCH_SOURCE"
 SOURCES = ("local", "hub", "auto")
@@ -45,149 +31,9 @@ class SourceError(UserError, ValueError):
     """``ZSBENCH_SOURCE`` (or a factory's ``source``) is not one of :data:`SOURCES`."""
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    """``folder``: under the data root; ``get``: how to obtain it (quoted in the fix text);
-    ``hub_names``: CoOp's naming rule for the mirror's raw class names; ``fewshot_from``: the
-    dataset few-shot methods train on instead (ImageNet for its variants)."""
-
-    name: str
-    folder: str
-    layout: Layout
-    get: str
-    hub: HubEntry | None = None
-    hub_names: naming.NameRule = naming.spaced
-    fewshot_from: str | None = None
-
-
-def _zhou_md(anchor: str, what: str) -> str:
-    return f"{what}; put the Zhou split file from {COOP_DATASETS_MD}#{anchor} next to it"
-
-
-def _zhou(images: str, split_file: str, anchor: str) -> ZhouSplit:
-    """A Zhou split layout that quotes its DATASETS.md section when the split file is malformed."""
-    return ZhouSplit(images, split_file, f"{COOP_DATASETS_MD}#{anchor}")
-
-
-_SPECS = (
-    DatasetSpec(
-        "imagenet", "imagenet",
-        ImageNetFolders((("test", "images/val"), ("train", "images/train"))),
-        "download ILSVRC2012 from https://image-net.org/download.php and extract val (sorted into n*/ class folders) "
-        "to imagenet/images/val/ and train to imagenet/images/train/ (train is needed for few-shot training only)",
-        HubEntry("clip-benchmark/wds_imagenet1k", "b24c7a5a3ef12df09089055d1795e2ce7c7e7397", "test", "jpg", "cls", "imagenet-1k"),
-    ),
-    DatasetSpec(
-        "imagenet-v2", "imagenetv2",
-        ImageNetFolders((("test", "imagenetv2-matched-frequency-format-val"),), folder_names="index"),
-        "download https://s3-us-west-2.amazonaws.com/imagenetv2public/imagenetv2-matched-frequency.tar.gz "
-        "and extract it into imagenetv2/ (folders 0..999)",
-        HubEntry("clip-benchmark/wds_imagenetv2", None, "test", "webp", "cls", "imagenet-1k"),
-        fewshot_from="imagenet",
-    ),
-    DatasetSpec(
-        "imagenet-sketch", "imagenet-sketch",
-        ImageNetFolders((("test", "images"),)),
-        "download ImageNet-Sketch (https://github.com/HaohanWang/ImageNet-Sketch) and extract it so that "
-        "the n* class folders are in imagenet-sketch/images/",
-        HubEntry("clip-benchmark/wds_imagenet_sketch", None, "test", "jpg", "cls", "imagenet-1k"),
-        fewshot_from="imagenet",
-    ),
-    DatasetSpec(
-        "imagenet-a", "imagenet-adversarial",
-        ImageNetFolders((("test", "imagenet-a"),), space="imagenet-a"),
-        "download https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar and extract it into imagenet-adversarial/",
-        HubEntry("clip-benchmark/wds_imagenet-a", None, "test", "jpg", "cls", "imagenet-a"),
-        fewshot_from="imagenet",
-    ),
-    DatasetSpec(
-        "imagenet-r", "imagenet-rendition",
-        ImageNetFolders((("test", "imagenet-r"),), space="imagenet-r"),
-        "download https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar and extract it into imagenet-rendition/",
-        HubEntry("axiong/imagenet-r", None, "test", "image", "wnid", "imagenet-r"),
-        fewshot_from="imagenet",
-    ),
-    DatasetSpec(
-        "caltech101", "caltech-101",
-        _zhou("101_ObjectCategories", "split_zhou_Caltech101.json", "caltech101"),
-        _zhou_md("caltech101", "extract 101_ObjectCategories.tar.gz (https://data.caltech.edu/records/mzrjq-6wc02) into caltech-101/"),
-        HubEntry("mteb/Caltech101", "011e51e5fb01f0c820824734edb7a539ab8e6650", "test", "image", "label"),
-        hub_names=naming.caltech,
-    ),
-    DatasetSpec(
-        "oxford-pets", "oxford_pets",
-        _zhou("images", "split_zhou_OxfordPets.json", "oxfordpets"),
-        _zhou_md("oxfordpets", "extract https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz into oxford_pets/"),
-        HubEntry("isaacchung/OxfordPets", "557b480fae8d69247be74d9503b378a09425096f", "test", "image", "label"),
-    ),
-    DatasetSpec(
-        "stanford-cars", "stanford_cars",
-        _zhou("", "split_zhou_StanfordCars.json", "stanfordcars"),
-        _zhou_md("stanfordcars", "put the Stanford Cars cars_train/ and cars_test/ image folders in stanford_cars/"),
-        HubEntry("mteb/StanfordCars", "09ffe9bc7864d3f1e851529e5c4b7e05601a04fb", "test", "image", "label"),
-        hub_names=naming.car,
-    ),
-    DatasetSpec(
-        "flowers102", "oxford_flowers",
-        _zhou("jpg", "split_zhou_OxfordFlowers.json", "flowers102"),
-        _zhou_md("flowers102", "extract https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz into oxford_flowers/ (giving jpg/)"),
-        HubEntry("nelorth/oxford-flowers", "a37b1891609c0376fa81eced756e7863e1bd873b", "test", "image", "label"),
-    ),
-    DatasetSpec(
-        "food101", "food-101",
-        _zhou("images", "split_zhou_Food101.json", "food101"),
-        _zhou_md("food101", "extract https://data.vision.ee.ethz.ch/cvl/datasets_extra/food-101/static/food-101.tar.gz into the data root (giving food-101/images/)"),
-        HubEntry("mteb/food101", "7cca05bfde8fdad4a9b39ed14a881c800cc1dca2", "validation", "image", "label"),
-    ),
-    DatasetSpec(
-        "fgvc-aircraft", "fgvc_aircraft",
-        AircraftLists(),
-        "extract https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz, "
-        f"keep its data/ folder and rename it to fgvc_aircraft/ (the official splits; see {COOP_DATASETS_MD}#fgvcaircraft)",
-        HubEntry("mteb/FGVCAircraft", "2d33d00400099b87bfec8b04f2876fb10ca07487", "test", "image", "variant"),
-    ),
-    DatasetSpec(
-        "sun397", "sun397",
-        _zhou("SUN397", "split_zhou_SUN397.json", "sun397"),
-        _zhou_md("sun397", "extract http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz into sun397/"),
-        HubEntry("mteb/sun397", "c684cff33166060e2ae05525a5c4abdf5e6d7bce", "test", "image", "label"),
-        hub_names=naming.scene,
-    ),
-    DatasetSpec(
-        "dtd", "dtd",
-        _zhou("images", "split_zhou_DescribableTextures.json", "dtd"),
-        _zhou_md("dtd", "extract https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz into the data root (giving dtd/images/)"),
-        HubEntry("tanganke/dtd", "d2afa97d9f335b1a6b3b09c637aef667f98f966e", "test", "image", "label"),
-    ),
-    DatasetSpec(
-        "eurosat", "eurosat",
-        _zhou("2750", "split_zhou_EuroSAT.json", "eurosat"),
-        _zhou_md("eurosat", "extract EuroSAT.zip (RGB, https://github.com/phelber/EuroSAT) into eurosat/ (giving 2750/)"),
-        HubEntry("timm/eurosat-rgb", "b4e28552cd5f3932b6abc37eb20d3e84901ad728", "test", "image", "label"),
-        hub_names=naming.eurosat,
-    ),
-    DatasetSpec(
-        "ucf101", "ucf101",
-        _zhou("UCF-101-midframes", "split_zhou_UCF101.json", "ucf101"),
-        _zhou_md("ucf101", f"extract UCF-101-midframes.zip (the middle frames, linked from {COOP_DATASETS_MD}#ucf101) into ucf101/"),
-        HubEntry("mteb/ucf101", "e0618988874f6ffbf90af69fa6dccecb9be3deb3", "test", "image", "label"),
-        hub_names=naming.ucf,
-    ),
-    DatasetSpec(
-        "cub", "CUB_200_2011",
-        CubLists(),
-        "extract CUB_200_2011.tgz (https://data.caltech.edu/records/65de6-vp158) into the data root "
-        "(giving CUB_200_2011/images/, classes.txt, images.txt, train_test_split.txt)",
-    ),
-    DatasetSpec(
-        "places365", "places365",
-        PlacesLists(),
-        "extract http://data.csail.mit.edu/places/places365/val_256.tar into places365/ and put places365_val.txt "
-        "and categories_places365.txt from http://data.csail.mit.edu/places/places365/filelist_places365-standard.tar next to it",
-    ),
-)
-
-SPECS: dict[str, DatasetSpec] = {spec.name: spec for spec in _SPECS}
+DatasetSpec = DatasetRecord  # the name callers knew
+#: name -> record (``data pin``, ``data status`` and the tests read it; a test may patch an entry)
+SPECS: dict[str, DatasetRecord] = RECORDS
 
 
 def selected_source(source: str | None = None) -> str:
@@ -204,7 +50,7 @@ def selected_source(source: str | None = None) -> str:
     return chosen
 
 
-def fix_text(spec: DatasetSpec, data_root: Path | None, missing: list[str], detail: str = "") -> str:
+def fix_text(spec: DatasetRecord, data_root: Path | None, missing: list[str], detail: str = "") -> str:
     """What is missing, where it was looked for, and how to get it (``missing``: paths relative to
     the data root)."""
     lines = [f"dataset {spec.name!r} not found locally."]
@@ -220,12 +66,12 @@ def fix_text(spec: DatasetSpec, data_root: Path | None, missing: list[str], deta
     return "\n".join(lines)
 
 
-def _missing(spec: DatasetSpec, data_root: Path | None, err: MissingDataError) -> MissingDataError:
+def _missing(spec: DatasetRecord, data_root: Path | None, err: MissingDataError) -> MissingDataError:
     missing = [str(Path(spec.folder) / m) for m in err.missing]
     return MissingDataError(missing, err.detail, fix_text(spec, data_root, missing, err.detail))
 
 
-def inspect_local(spec: DatasetSpec, data_root: Path | None) -> LocalData:
+def inspect_local(spec: DatasetRecord, data_root: Path | None) -> LocalData:
     """Read the local layout (cheap); :class:`MissingDataError` with the fix text if incomplete.
     Split loaders are wrapped so that what they find missing carries the fix text too."""
     if data_root is None:
@@ -244,7 +90,7 @@ def inspect_local(spec: DatasetSpec, data_root: Path | None) -> LocalData:
     return data
 
 
-def _with_fix(spec: DatasetSpec, data_root: Path, loader: Callable[[], Items]) -> Callable[[], Items]:
+def _with_fix(spec: DatasetRecord, data_root: Path, loader: Callable[[], Items]) -> Callable[[], Items]:
     def load() -> Items:
         try:
             return loader()
@@ -254,7 +100,7 @@ def _with_fix(spec: DatasetSpec, data_root: Path, loader: Callable[[], Items]) -
     return load
 
 
-def _file_split(spec: DatasetSpec, folder: Path, split: str, loader: Callable[[], Items]) -> Callable[[], FileSplit]:
+def _file_split(spec: DatasetRecord, folder: Path, split: str, loader: Callable[[], Items]) -> Callable[[], FileSplit]:
     def load() -> FileSplit:
         paths, labels = loader()
         digest = hashlib.sha256()
@@ -265,37 +111,39 @@ def _file_split(spec: DatasetSpec, folder: Path, split: str, loader: Callable[[]
     return load
 
 
-def _dataset(spec: DatasetSpec, classnames: list[str], splits: dict, source: str, imagenet_indices: list[int] | None) -> Dataset:
+def _dataset(spec: DatasetRecord, classnames: list[str], splits: dict, source: str, imagenet_indices: list[int] | None) -> Dataset:
     return Dataset(
         name=spec.name,
         classnames=classnames,
-        templates=zero_shot_templates(spec.name),
-        ensemble_templates=ensemble_templates(spec.name),
+        templates=spec.zero_shot_templates(),
+        ensemble_templates=spec.ensemble_templates(),
         splits=splits,
         source=source,
         train_split="train" if "train" in splits else None,
         val_split="val" if "val" in splits else None,
         fewshot_from=spec.fewshot_from,
         imagenet_indices=imagenet_indices,
-        family="imagenet" if spec.name in IMAGENET_FAMILY else None,
-        fewshot_templates=list(IMAGENET_TEMPLATES_SELECT) if spec.name in IMAGENET_FAMILY else None,
-        fewshot_recipe="imagenet" if spec.name == "imagenet" else "default",
+        family=spec.family,
+        fewshot_templates=list(spec.fewshot_templates) if spec.fewshot_templates is not None else None,
+        fewshot_recipe=spec.fewshot_recipe,
     )
 
 
-def local_dataset(spec: DatasetSpec, data_root: Path | None) -> Dataset:
+def local_dataset(spec: DatasetRecord, data_root: Path | None) -> Dataset:
     data = inspect_local(spec, data_root)
     folder = data_root / spec.folder
     splits = {name: _file_split(spec, folder, name, loader) for name, loader in data.splits.items()}
     return _dataset(spec, data.classnames, splits, f"local:{spec.folder}/{data.index}", data.imagenet_indices)
 
 
-def hub_dataset(spec: DatasetSpec) -> Dataset:
+def hub_dataset(spec: DatasetRecord) -> Dataset:
     if spec.hub is None:
         raise DatasetNotFoundError(
             f"dataset {spec.name!r} has no Hugging Face mirror ({SOURCE_ENV}=hub); use local data: {spec.get}, "
             f"then set {SOURCE_ENV}=local and pass --data-root DIR or set {DATA_ENV}=DIR"
         )
+    from .hub import open_entry  # the Hugging Face libraries, imported only for a mirror
+
     data = open_entry(spec.name, spec.hub, spec.hub_names)
     return _dataset(spec, data.classnames, {"test": data.load_test}, data.source, data.imagenet_indices)
 

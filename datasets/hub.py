@@ -31,32 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import imagenet, naming
 from .base import DECOMPRESSION_BOMB, CorruptImageError, DatasetFormatError, DatasetNotFoundError, ImageSplit, too_large
-
-
-@dataclass(frozen=True)
-class HubEntry:
-    """One Hub mirror of a dataset's evaluation split.
-
-    ``revision``: the repo commit to load; ``None`` is a placeholder for a mirror whose commit we
-    have not pinned yet (``main`` is loaded and the source says "unpinned").
-    ``classnames``: ``"features"`` (the label column is a ``ClassLabel``), ``"file:<name>"`` (a text
-    file at the repo root, one name per line in label order), or an ImageNet label space
-    (``"imagenet-1k"``, ``"imagenet-a"``, ``"imagenet-r"``) whose labels are either indices into
-    that space or WordNet ids.
-    """
-
-    repo_id: str
-    revision: str | None
-    split: str
-    image_column: str
-    label_column: str
-    classnames: str = "features"
-
-    @property
-    def where(self) -> str:
-        if Path(self.repo_id).is_dir():
-            return self.repo_id
-        return f"{self.repo_id}@{self.revision or 'main (unpinned)'}"
+from .hub_entry import HubEntry  # declared apart (records name mirrors without importing this module); callers import it from here
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from . import imagenet, naming
-from .base import DatasetFormatError, DatasetNotFoundError
+from .errors import DatasetFormatError, DatasetNotFoundError
 
 Items = tuple[list[Path], list[int]]  # image paths and their labels, in split order
 

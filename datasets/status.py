@@ -8,17 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import DatasetFormatError
-from .catalog import SPECS, DatasetSpec, inspect_local
+from .catalog import SPECS, inspect_local
+from .errors import DatasetFormatError
 from .local_layouts import MissingDataError
 from .paths import resolve_data_root
+from .records import DatasetRecord
 
 
 @dataclass
 class DatasetStatus:
     """``found``: the evaluation data is usable; ``missing`` may still name optional parts (ImageNet's
     train split, needed for few-shot training only). ``split_file``: the file the labels come from,
-    relative to ``location``. ``hub``: the mirror usable with ``ZSBENCH_SOURCE=hub``, if any."""
+    relative to ``location``."""
 
     name: str
     found: bool
@@ -28,7 +29,6 @@ class DatasetStatus:
     n_images: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     fix: str | None = None
-    hub: str | None = None
 
 
 def dataset_status(data_root: Path | str | None = None) -> list[DatasetStatus]:
@@ -37,8 +37,8 @@ def dataset_status(data_root: Path | str | None = None) -> list[DatasetStatus]:
     return [_status(spec, root) for spec in SPECS.values()]
 
 
-def _status(spec: DatasetSpec, root: Path | None) -> DatasetStatus:
-    status = DatasetStatus(spec.name, found=False, location=root / spec.folder if root else None, hub=spec.hub.where if spec.hub else None)
+def _status(spec: DatasetRecord, root: Path | None) -> DatasetStatus:
+    status = DatasetStatus(spec.name, found=False, location=root / spec.folder if root else None)
     try:
         data = inspect_local(spec, root)
     except MissingDataError as err:

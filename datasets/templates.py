@@ -1,35 +1,17 @@
-"""Prompt templates per dataset (``str.format`` strings with one ``{}``), as the papers use them.
+"""Prompt templates (``str.format`` strings with one ``{}``) as the papers use them. Which dataset
+uses which is said by its record (``zsbench.datasets.records``); the long lists are named here.
 
-* ``ZERO_SHOT_TEMPLATE``: the single prompt of zero-shot CLIP, CoOp's ``CUSTOM_TEMPLATES``
-  (trainers/zsclip.py); "a photo of a {}." for the ImageNet family. CUB and Places365 are not in
-  CoOp; they get "a photo of a {}, a type of bird." and "a photo of a {}." (our choice).
-* ensembles: OpenAI's 80 ImageNet templates (from open_clip) for the ImageNet family, CLIP's
-  per-dataset lists (openai/CLIP data/prompts.md, as in CLIP_benchmark) for the fine-grained sets;
-  a dataset without a published list uses its single template.
+* zero-shot: CoOp's ``CUSTOM_TEMPLATES`` (trainers/zsclip.py), "a photo of a {}." for the ImageNet
+  family (written in the records, being one line each);
+* ensembles: OpenAI's 80 ImageNet templates (read from open_clip on first use) for the ImageNet
+  family, CLIP's per-dataset lists (openai/CLIP data/prompts.md, as in CLIP_benchmark) for the
+  fine-grained sets;
 * ``IMAGENET_TEMPLATES_SELECT``: CoOp's 7 selected ImageNet templates (trainers/imagenet_templates.py,
   equal to open_clip's ``SIMPLE_IMAGENET_TEMPLATES``), the ensemble GDA uses.
 """
 from __future__ import annotations
 
 from functools import cache
-
-IMAGENET_FAMILY = ("imagenet", "imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r")
-
-ZERO_SHOT_TEMPLATE = {
-    **{name: "a photo of a {}." for name in IMAGENET_FAMILY},
-    "caltech101": "a photo of a {}.",
-    "oxford-pets": "a photo of a {}, a type of pet.",
-    "stanford-cars": "a photo of a {}.",
-    "flowers102": "a photo of a {}, a type of flower.",
-    "food101": "a photo of {}, a type of food.",
-    "fgvc-aircraft": "a photo of a {}, a type of aircraft.",
-    "sun397": "a photo of a {}.",
-    "dtd": "{} texture.",
-    "eurosat": "a centered satellite photo of {}.",
-    "ucf101": "a photo of a person doing {}.",
-    "cub": "a photo of a {}, a type of bird.",
-    "places365": "a photo of a {}.",
-}
 
 IMAGENET_TEMPLATES_SELECT = (
     "itap of a {}.",
@@ -41,130 +23,131 @@ IMAGENET_TEMPLATES_SELECT = (
     "a photo of the small {}.",
 )
 
-ENSEMBLES = {
-    "caltech101": (
-        "a photo of a {}.",
-        "a painting of a {}.",
-        "a plastic {}.",
-        "a sculpture of a {}.",
-        "a sketch of a {}.",
-        "a tattoo of a {}.",
-        "a toy {}.",
-        "a rendition of a {}.",
-        "a embroidered {}.",
-        "a cartoon {}.",
-        "a {} in a video game.",
-        "a plushie {}.",
-        "a origami {}.",
-        "art of a {}.",
-        "graffiti of a {}.",
-        "a drawing of a {}.",
-        "a doodle of a {}.",
-        "a photo of the {}.",
-        "a painting of the {}.",
-        "the plastic {}.",
-        "a sculpture of the {}.",
-        "a sketch of the {}.",
-        "a tattoo of the {}.",
-        "the toy {}.",
-        "a rendition of the {}.",
-        "the embroidered {}.",
-        "the cartoon {}.",
-        "the {} in a video game.",
-        "the plushie {}.",
-        "the origami {}.",
-        "art of the {}.",
-        "graffiti of the {}.",
-        "a drawing of the {}.",
-        "a doodle of the {}.",
-    ),
-    "oxford-pets": ("a photo of a {}, a type of pet.",),
-    "stanford-cars": (
-        "a photo of a {}.",
-        "a photo of the {}.",
-        "a photo of my {}.",
-        "i love my {}!",
-        "a photo of my dirty {}.",
-        "a photo of my clean {}.",
-        "a photo of my new {}.",
-        "a photo of my old {}.",
-    ),
-    "flowers102": ("a photo of a {}, a type of flower.",),
-    "food101": ("a photo of {}, a type of food.",),
-    "fgvc-aircraft": (
-        "a photo of a {}, a type of aircraft.",
-        "a photo of the {}, a type of aircraft.",
-    ),
-    "sun397": (
-        "a photo of a {}.",
-        "a photo of the {}.",
-    ),
-    "dtd": (
-        "a photo of a {} texture.",
-        "a photo of a {} pattern.",
-        "a photo of a {} thing.",
-        "a photo of a {} object.",
-        "a photo of the {} texture.",
-        "a photo of the {} pattern.",
-        "a photo of the {} thing.",
-        "a photo of the {} object.",
-    ),
-    "eurosat": (
-        "a centered satellite photo of {}.",
-        "a centered satellite photo of a {}.",
-        "a centered satellite photo of the {}.",
-    ),
-    "ucf101": (
-        "a photo of a person {}.",
-        "a video of a person {}.",
-        "a example of a person {}.",
-        "a demonstration of a person {}.",
-        "a photo of the person {}.",
-        "a video of the person {}.",
-        "a example of the person {}.",
-        "a demonstration of the person {}.",
-        "a photo of a person using {}.",
-        "a video of a person using {}.",
-        "a example of a person using {}.",
-        "a demonstration of a person using {}.",
-        "a photo of the person using {}.",
-        "a video of the person using {}.",
-        "a example of the person using {}.",
-        "a demonstration of the person using {}.",
-        "a photo of a person doing {}.",
-        "a video of a person doing {}.",
-        "a example of a person doing {}.",
-        "a demonstration of a person doing {}.",
-        "a photo of the person doing {}.",
-        "a video of the person doing {}.",
-        "a example of the person doing {}.",
-        "a demonstration of the person doing {}.",
-        "a photo of a person during {}.",
-        "a video of a person during {}.",
-        "a example of a person during {}.",
-        "a demonstration of a person during {}.",
-        "a photo of the person during {}.",
-        "a video of the person during {}.",
-        "a example of the person during {}.",
-        "a demonstration of the person during {}.",
-        "a photo of a person performing {}.",
-        "a video of a person performing {}.",
-        "a example of a person performing {}.",
-        "a demonstration of a person performing {}.",
-        "a photo of the person performing {}.",
-        "a video of the person performing {}.",
-        "a example of the person performing {}.",
-        "a demonstration of the person performing {}.",
-        "a photo of a person practicing {}.",
-        "a video of a person practicing {}.",
-        "a example of a person practicing {}.",
-        "a demonstration of a person practicing {}.",
-        "a photo of the person practicing {}.",
-        "a video of the person practicing {}.",
-        "a example of the person practicing {}.",
-        "a demonstration of the person practicing {}.",
-    ),
-}
+CALTECH101_ENSEMBLE = (
+    "a photo of a {}.",
+    "a painting of a {}.",
+    "a plastic {}.",
+    "a sculpture of a {}.",
+    "a sketch of a {}.",
+    "a tattoo of a {}.",
+    "a toy {}.",
+    "a rendition of a {}.",
+    "a embroidered {}.",
+    "a cartoon {}.",
+    "a {} in a video game.",
+    "a plushie {}.",
+    "a origami {}.",
+    "art of a {}.",
+    "graffiti of a {}.",
+    "a drawing of a {}.",
+    "a doodle of a {}.",
+    "a photo of the {}.",
+    "a painting of the {}.",
+    "the plastic {}.",
+    "a sculpture of the {}.",
+    "a sketch of the {}.",
+    "a tattoo of the {}.",
+    "the toy {}.",
+    "a rendition of the {}.",
+    "the embroidered {}.",
+    "the cartoon {}.",
+    "the {} in a video game.",
+    "the plushie {}.",
+    "the origami {}.",
+    "art of the {}.",
+    "graffiti of the {}.",
+    "a drawing of the {}.",
+    "a doodle of the {}.",
+)
+
+STANFORD_CARS_ENSEMBLE = (
+    "a photo of a {}.",
+    "a photo of the {}.",
+    "a photo of my {}.",
+    "i love my {}!",
+    "a photo of my dirty {}.",
+    "a photo of my clean {}.",
+    "a photo of my new {}.",
+    "a photo of my old {}.",
+)
+
+FGVC_AIRCRAFT_ENSEMBLE = (
+    "a photo of a {}, a type of aircraft.",
+    "a photo of the {}, a type of aircraft.",
+)
+
+SUN397_ENSEMBLE = (
+    "a photo of a {}.",
+    "a photo of the {}.",
+)
+
+DTD_ENSEMBLE = (
+    "a photo of a {} texture.",
+    "a photo of a {} pattern.",
+    "a photo of a {} thing.",
+    "a photo of a {} object.",
+    "a photo of the {} texture.",
+    "a photo of the {} pattern.",
+    "a photo of the {} thing.",
+    "a photo of the {} object.",
+)
+
+EUROSAT_ENSEMBLE = (
+    "a centered satellite photo of {}.",
+    "a centered satellite photo of a {}.",
+    "a centered satellite photo of the {}.",
+)
+
+UCF101_ENSEMBLE = (
+    "a photo of a person {}.",
+    "a video of a person {}.",
+    "a example of a person {}.",
+    "a demonstration of a person {}.",
+    "a photo of the person {}.",
+    "a video of the person {}.",
+    "a example of the person {}.",
+    "a demonstration of the person {}.",
+    "a photo of a person using {}.",
+    "a video of a person using {}.",
+    "a example of a person using {}.",
+    "a demonstration of a person using {}.",
+    "a photo of the person using {}.",
+    "a video of the person using {}.",
+    "a example of the person using {}.",
+    "a demonstration of the person using {}.",
+    "a photo of a person doing {}.",
+    "a video of a person doing {}.",
+    "a example of a person doing {}.",
+    "a demonstration of a person doing {}.",
+    "a photo of the person doing {}.",
+    "a video of the person doing {}.",
+    "a example of the person doing {}.",
+    "a demonstration of the person doing {}.",
+    "a photo of a person during {}.",
+    "a video of a person during {}.",
+    "a example of a person during {}.",
+    "a demonstration of a person during {}.",
+    "a photo of the person during {}.",
+    "a video of the person during {}.",
+    "a example of the person during {}.",
+    "a demonstration of the person during {}.",
+    "a photo of a person performing {}.",
+    "a video of a person performing {}.",
+    "a example of a person performing {}.",
+    "a demonstration of a person performing {}.",
+    "a photo of the person performing {}.",
+    "a video of the person performing {}.",
+    "a example of the person performing {}.",
+    "a demonstration of the person performing {}.",
+    "a photo of a person practicing {}.",
+    "a video of a person practicing {}.",
+    "a example of a person practicing {}.",
+    "a demonstration of a person practicing {}.",
+    "a photo of the person practicing {}.",
+    "a video of the person practicing {}.",
+    "a example of the person practicing {}.",
+    "a demonstration of the person practicing {}.",
+)
 
 
 @cache
@@ -174,14 +157,3 @@ def openai_imagenet_templates() -> tuple[str, ...]:
 
     return tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)
 
-
-def zero_shot_templates(name: str) -> list[str]:
-    """The single zero-shot prompt of dataset ``name``, as a one-element list (``Dataset.templates``)."""
-    return [ZERO_SHOT_TEMPLATE[name]]
-
-
-def ensemble_templates(name: str) -> list[str]:
-    """The prompt ensemble of dataset ``name`` (``Dataset.ensemble_templates``)."""
-    if name in IMAGENET_FAMILY:
-        return list(openai_imagenet_templates())
-    return list(ENSEMBLES.get(name, (ZERO_SHOT_TEMPLATE[name],)))

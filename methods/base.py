@@ -5,9 +5,9 @@ the runner prepares exactly that (cached global image features, raw images and t
 few-shot training data, class descriptions) into :class:`MethodInputs`, calls :meth:`Method.fit`
 once (timed as setup), then asks for logits. The harness, not the method, computes metrics.
 
-Hyperparameters live in the nested ``Config`` dataclass: defaults there (ranges declared with
-``zsbench.harness.core.config.param``), overrides from ``--set key=value``, and the whole config is
-written into every results row.
+Hyperparameters live in the nested ``Config`` dataclass: defaults there (choices as ``Literal[...]``
+types, numeric ranges declared with ``zsbench.harness.core.config.param``), overrides from
+``--set key=value``, and the whole config is written into every results row.
 
 Every hook the runner uses is declared here with its default:
 
@@ -16,20 +16,25 @@ Every hook the runner uses is declared here with its default:
   files read) is part of the evaluation's identity in the results store;
 - :meth:`Method.fit` (one-time work, timed as setup), then one logits path;
 - after ``fit``: ``class_subset`` (base-to-new: the evaluated labels, in order; the runner scores
-  only the test images of those classes, relabelled ``0..len-1``) and ``extra_results``
-  (method-specific outputs, recorded in the row under the ``out_`` prefix).
+  only the test images of those classes, relabelled ``0..len-1``), ``classes`` (the row's name for
+  them) and ``extra_results`` (method-specific outputs, recorded in the row under the ``out_`` prefix).
+
+Work worth keeping between runs (a fitted head, learned prompts) goes through
+:meth:`MethodInputs.memoise`, which keys it by the model as well, and long loops report through
+:meth:`MethodInputs.progress_bar`.
 """
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
 
 if TYPE_CHECKING:
     from zsbench.datasets.base import Dataset, ImageSplit
     from zsbench.datasets.fewshot import FewShotSubset
+    from zsbench.harness.core.feature_cache import FeatureCache
     from zsbench.harness.models.loading import LoadedModel
     from zsbench.harness.models.text_encoding import TextEncoder
 
@@ -78,27 +83,53 @@ class MethodInputs:
     # encode_images(split, view, transform) -> [N, D] normalised features, cached like the test
     # features; ``view`` names what ``transform`` does (e.g. "aug10:rrc0.5-1:flip:seed1").
     encode_images: Callable[..., torch.Tensor] | None = None
+    cache: "FeatureCache | None" = None  # the run's feature cache; None computes everything afresh
+    # progress(description, total) -> advance(n=1, status=None): the run's progress reporter, or None
+    progress: Callable[..., Callable[..., None]] | None = None
 
     @property
     def classnames(self) -> list[str]:
         return self.dataset.classnames
 
+    def memoise(self, kind: str, compute: Callable[[], dict], **parts: Any) -> dict:
+        """``compute()`` (a dict of tensors and JSON-able values), cached under ``kind`` and ``parts``
+        plus the model's identity and precision, so that a result is reused only with the model that
+        produced it; without a cache it is computed every time."""
+        if self.cache is None:
+            return compute()
+        key = self.cache.key(kind=kind, model=self.model.identity, precision=self.model.precision, **parts)
+        return self.cache.get_or_compute(key, compute)
+
+    def progress_bar(self, description: str, total: int) -> Callable[..., None]:
+        """``advance(n=1, status=None)`` for a loop of ``total`` steps: the run's reporter, or a
+        no-op without one."""
+        if self.progress is None:
+            return lambda n=1, status=None: None
+        return self.progress(description, total)
+
 
 class Method:
     """Base class. Subclasses set ``needs`` and ``Config`` and implement ``fit`` + one logits path."""
 
+    #: The registered name (``@register_method``), used in messages.
     name: ClassVar[str] = ""
+    #: What the runner prepares into :class:`MethodInputs`; ``IMAGE_FEATURES`` selects the
+    #: ``logits_from_features`` path, anything else ``logits_from_images``.
     needs: ClassVar[frozenset[Need]] = frozenset({Need.IMAGE_FEATURES})
-    uses_seed: ClassVar[bool] = False  # False: deterministic, evaluated once (seed recorded as 0)
+    #: True: the result depends on ``--seeds`` (evaluated once per seed); False: deterministic,
+    #: evaluated once with the seed recorded as 0. Few-shot methods are evaluated per seed anyway.
+    uses_seed: ClassVar[bool] = False
 
     @dataclass
     class Config:
-        pass
+        """The hyperparameters (see the module docstring); hashed into every row."""
 
     def __init__(self, config: "Method.Config | None" = None):
         self.config = config if config is not None else self.Config()
-        self.class_subset: list[int] | None = None  # base-to-new: the evaluated labels (set by fit)
-        self.extra_results: dict = {}  # method-specific outputs (set by fit), recorded as out_<key>
+        #: Base-to-new: the evaluated labels, in order (set by ``fit``); None evaluates every class.
+        self.class_subset: list[int] | None = None
+        #: Method-specific outputs (set by ``fit``), recorded in the row as ``out_<key>``.
+        self.extra_results: dict = {}
 
     @property
     def classes(self) -> str:

@@ -42,7 +42,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -52,9 +52,10 @@ from zsbench.harness.core.registry import register_method
 
 from zsbench.methods.augment import augmented_views
 from zsbench.methods.base import Method, MethodInputs, Need
-from zsbench.methods.prompt_learner import POSITIONS, CoCoOpPromptLearner, PromptLearner, frozen
+from zsbench.methods.heads import linear_head
+from zsbench.methods.prompt_learner import ClassTokenPosition, CoCoOpPromptLearner, PromptLearner, frozen
 
-SUBSAMPLES = ("all", "base", "new")
+Subsample = Literal["all", "base", "new"]  # every class, or the base / new half (base-to-new)
 _EVAL_SEQUENCES = 4096  # prompts encoded at once when CoCoOp scores test images
 
 
@@ -149,13 +150,11 @@ class _PromptMethod(Method):
         epochs = self.epochs(inputs)
         self.logit_scale = float(cfg.logit_scale) if cfg.logit_scale else float(loaded.model.logit_scale.exp().item())
         train_names = [source.classnames[c] for c in train_classes]
-        training = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "subsample"}
-        key = dict(kind="prompts", method=self.name, model=loaded.identity, precision=loaded.precision, source=source.name,
-                   train=fs.train.fingerprint, shots=inputs.shots, seed=inputs.seed, epochs=epochs, config=training,
-                   classes=hashlib.sha256(json.dumps(train_names).encode()).hexdigest())
-        cache = inputs.text.cache
-        compute = lambda: self._train(inputs, train_classes, train_names, epochs)  # noqa: E731
-        payload = cache.get_or_compute(cache.key(**key), compute) if cache is not None else compute()
+        training = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "subsample"}  # base and new share it
+        payload = inputs.memoise(
+            "prompts", lambda: self._train(inputs, train_classes, train_names, epochs), method=self.name,
+            source=source.name, train=fs.train.fingerprint, shots=inputs.shots, seed=inputs.seed, epochs=epochs,
+            config=training, classes=hashlib.sha256(json.dumps(train_names).encode()).hexdigest())
         self.loss_history = payload["losses"].tolist()
 
         state = dict(payload["state"])
@@ -192,8 +191,7 @@ class _PromptMethod(Method):
         learner = self.learner(model, loaded.tokenizer, train_names, generator=generator)
         steps = len(epoch_batches(labels.shape[0], cfg.batch_size, torch.Generator().manual_seed(0)))
         description = f"{self.name}: training prompts ({fs.source.name}, {inputs.shots}-shot, seed {inputs.seed})"
-        progress = inputs.text.progress
-        advance = progress(description, epochs * steps) if progress else lambda n=1, status=None: None
+        advance = inputs.progress_bar(description, epochs * steps)
         losses = train_prompts(learner, model, views, labels, lambda x: self._logits(learner, model, x), cfg, epochs,
                                generator, advance)
         return {"state": learner.learned_state(), "losses": torch.tensor(losses)}
@@ -204,12 +202,12 @@ class _PromptMethod(Method):
             text = F.normalize(learner.text_features(model, image_features), dim=-1)  # [B, C, D]
             return self.logit_scale * torch.einsum("bd,bcd->bc", image_features, text)
         text = F.normalize(learner.text_features(model), dim=-1)
-        return self.logit_scale * image_features @ text.T
+        return linear_head(image_features, text, self.logit_scale)
 
     @torch.no_grad()
     def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
         if not self.conditional:
-            return self.logit_scale * features @ self.text_weights.to(features.device, features.dtype).T
+            return linear_head(features, self.text_weights, self.logit_scale)
         device = self.eval_learner.ctx.device
         n_cls = self.eval_learner.n_cls
         step = max(1, _EVAL_SEQUENCES // n_cls)
@@ -221,6 +219,26 @@ class _PromptMethod(Method):
         return torch.cat(out).to(features.device, features.dtype)
 
 
+@dataclass
+class PromptConfig:
+    """What CoOp and CoCoOp share: the context, the reference's SGD schedule, the crops, the base-to-new
+    split. The defaults are CoOp's; CoCoOp overrides its own."""
+
+    n_ctx: int = param(16, ge=1)
+    ctx_init: str = ""
+    init_std: float = param(0.02, gt=0)
+    lr: float = param(0.002, gt=0)
+    momentum: float = param(0.9, ge=0, lt=1)
+    weight_decay: float = param(5e-4, ge=0)
+    max_epoch: int | None = param(None, ge=1)  # None: by shots (1 -> 50, 2/4 -> 100, 8/16 -> 200; ImageNet 50)
+    warmup_epoch: int = param(1, ge=0)
+    warmup_cons_lr: float = param(1e-5, gt=0)
+    batch_size: int = param(32, ge=1)
+    crop_scale_min: float = param(0.08, gt=0, le=1)
+    logit_scale: float | None = param(None, gt=0)  # None: the model's (exp of its learned logit_scale)
+    subsample: Subsample = "all"
+
+
 @register_method("coop")
 class CoOp(_PromptMethod):
     """CoOp: ``n_ctx`` learned context vectors (generic or class-specific) in front of, around or
@@ -229,22 +247,9 @@ class CoOp(_PromptMethod):
     name = "coop"
 
     @dataclass
-    class Config:
-        n_ctx: int = param(16, ge=1)
-        ctx_init: str = ""
+    class Config(PromptConfig):
         csc: bool = False
-        class_token_position: str = param("end", choices=POSITIONS)
-        init_std: float = param(0.02, gt=0)
-        lr: float = param(0.002, gt=0)
-        momentum: float = param(0.9, ge=0, lt=1)
-        weight_decay: float = param(5e-4, ge=0)
-        max_epoch: int | None = param(None, ge=1)  # None: by shots (1 -> 50, 2/4 -> 100, 8/16 -> 200; ImageNet 50)
-        warmup_epoch: int = param(1, ge=0)
-        warmup_cons_lr: float = param(1e-5, gt=0)
-        batch_size: int = param(32, ge=1)
-        crop_scale_min: float = param(0.08, gt=0, le=1)
-        logit_scale: float | None = param(None, gt=0)  # None: the model's (exp of its learned logit_scale)
-        subsample: str = param("all", choices=SUBSAMPLES)
+        class_token_position: ClassTokenPosition = "end"
 
         def __post_init__(self):
             _check_subsample(self)
@@ -263,20 +268,11 @@ class CoCoOp(_PromptMethod):
     conditional = True
 
     @dataclass
-    class Config:
+    class Config(PromptConfig):
         n_ctx: int = param(4, ge=1)
         ctx_init: str = "a photo of a"
-        init_std: float = param(0.02, gt=0)
-        lr: float = param(0.002, gt=0)
-        momentum: float = param(0.9, ge=0, lt=1)
-        weight_decay: float = param(5e-4, ge=0)
         max_epoch: int | None = param(10, ge=1)
-        warmup_epoch: int = param(1, ge=0)
-        warmup_cons_lr: float = param(1e-5, gt=0)
         batch_size: int = param(1, ge=1)
-        crop_scale_min: float = param(0.08, gt=0, le=1)
-        logit_scale: float | None = param(None, gt=0)
-        subsample: str = param("all", choices=SUBSAMPLES)
 
     def learner(self, model, tokenizer, classnames, generator=None) -> PromptLearner:
         cfg = self.config

@@ -24,6 +24,7 @@ from zsbench.harness.core.registry import register_method
 
 from zsbench.methods import descriptions as desc
 from zsbench.methods.base import Method, MethodInputs, Need
+from zsbench.methods.heads import linear_head
 
 # Our word source for WaffleCLIP's random-word descriptors: common English words, written for zsbench.
 WORDS = tuple("""
@@ -72,17 +73,12 @@ class DescriptionClassifier(Method):
         self.weights = F.normalize(torch.stack([f.mean(0) for f in per_class]), dim=-1)
 
     def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
-        return self.config.logit_scale * features @ self.weights.to(features.device, features.dtype).T
+        return linear_head(features, self.weights, self.config.logit_scale)
 
 
 @register_method("cupl")
 class CuPL(DescriptionClassifier):
     name = "cupl"
-
-    @dataclass
-    class Config:
-        descriptions: str = "cupl"
-        logit_scale: float = param(100.0, gt=0)
 
     def class_prompts(self, inputs: MethodInputs) -> list[list[str]]:
         return desc.per_class_lists(inputs.descriptions, inputs.classnames)

@@ -39,6 +39,7 @@ from zsbench.harness.core.registry import register_method
 
 from zsbench.methods.augment import augmented_views
 from zsbench.methods.base import Method, MethodInputs, Need
+from zsbench.methods.heads import linear_head
 
 ALPHAS = (1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
 REFERENCE_DEFAULT_ALPHA = 0.1
@@ -115,16 +116,12 @@ class GDA(Method):
         source = fs.source
         templates = text_templates(source)
         text_weights = inputs.text.classifier(source.classnames, templates)
-        cfg = asdict(self.config)
-        key_parts = dict(
-            kind="gda-head", model=inputs.model.identity, precision=inputs.model.precision, source=source.name,
-            train=fs.train.fingerprint, val=fs.val.fingerprint if fs.val is not None else None, shots=inputs.shots,
-            seed=inputs.seed, config=cfg, templates=hashlib.sha256(json.dumps(templates).encode()).hexdigest(),
+        state = inputs.memoise(
+            "gda-head", lambda: self._fit_head(inputs, text_weights), source=source.name, train=fs.train.fingerprint,
+            val=fs.val.fingerprint if fs.val is not None else None, shots=inputs.shots, seed=inputs.seed,
+            config=asdict(self.config), templates=hashlib.sha256(json.dumps(templates).encode()).hexdigest(),
             classes=hashlib.sha256(json.dumps(source.classnames).encode()).hexdigest(),
         )
-        cache = inputs.text.cache
-        compute = lambda: self._fit_head(inputs, text_weights)  # noqa: E731
-        state = cache.get_or_compute(cache.key(**key_parts), compute) if cache is not None else compute()
         target = torch.as_tensor(fs.target_classes, dtype=torch.long)
         self.text_weights = text_weights[target]
         self.weights, self.bias = state["W"][target], state["b"][target]
@@ -157,12 +154,13 @@ class GDA(Method):
         features, labels = self.view_features(inputs)
         weights, bias = gda_head(features, labels, len(inputs.fewshot.source.classnames))
         split_name, val_features, val_labels = self._alpha_data(inputs)
-        text_logits = self.config.logit_scale * val_features @ text_weights.T
-        alpha, acc = search_alpha(text_logits, val_features @ weights.T + bias, val_labels, self.config.alphas)
+        text_logits = linear_head(val_features, text_weights, self.config.logit_scale)
+        gda_logits = linear_head(val_features, weights, bias=bias)
+        alpha, acc = search_alpha(text_logits, gda_logits, val_labels, self.config.alphas)
         return {"W": weights, "b": bias, "alpha": float(alpha), "alpha_acc": float(acc),
                 "alpha_split": split_name}
 
     def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
-        dev, dt = features.device, features.dtype
-        text = self.config.logit_scale * features @ self.text_weights.to(dev, dt).T
-        return text + self.alpha * (features @ self.weights.to(dev, dt).T + self.bias.to(dev, dt))
+        """``100 x W_text + alpha (x W + b)``."""
+        text = linear_head(features, self.text_weights, self.config.logit_scale)
+        return text + self.alpha * linear_head(features, self.weights, bias=self.bias)

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from typing import Iterator, Sequence
+from typing import Iterator, Literal, Sequence, get_args
 
 import torch
 import torch.nn as nn
 
 from zsbench.harness.models.text_encoding import eot_positions
 
-POSITIONS = ("end", "middle", "front")
+ClassTokenPosition = Literal["end", "middle", "front"]  # where the class name goes relative to the context
+POSITIONS = get_args(ClassTokenPosition)
 
 
 def check_text_tower(model: nn.Module) -> None:

@@ -14,6 +14,7 @@ from zsbench.harness.core.config import param
 from zsbench.harness.core.registry import register_method
 
 from zsbench.methods.base import Method, MethodInputs, Need
+from zsbench.methods.heads import linear_head
 
 
 @register_method("clip")
@@ -32,7 +33,7 @@ class ZeroShotCLIP(Method):
         self.weights = inputs.text.classifier(inputs.classnames, self.templates(inputs))
 
     def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
-        return self.config.logit_scale * features @ self.weights.to(features.device, features.dtype).T
+        return linear_head(features, self.weights, self.config.logit_scale)
 
 
 @register_method("clip-e")

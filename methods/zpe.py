@@ -66,10 +66,12 @@ import ast
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 
 from zsbench.datasets import templates as shipped_templates
+from zsbench.datasets.records import RECORDS
 from zsbench.harness.core.atomic import atomic_write
 from zsbench.harness.core.config import ConfigError, param
 from zsbench.harness.core.downloads import PinnedFile, fetch
@@ -77,9 +79,12 @@ from zsbench.harness.core.hashing import file_sha256, json_sha256
 from zsbench.harness.core.registry import register_method
 
 from zsbench.methods.base import Method, MethodInputs, Need
+from zsbench.methods.heads import linear_head
 
-DEBIAS_MODES = ("both", "test", "pretrain", "none")
-POOLS = ("reference", "shipped", "dataset")
+Debias = Literal["both", "test", "pretrain", "none"]  # the bias term removed before scoring (the reference's debias_mode)
+Pool = Literal["reference", "shipped", "dataset"]  # the prompt pool (see the module docstring)
+DEBIAS_MODES = get_args(Debias)
+POOLS = get_args(Pool)
 THRESHOLD_IMAGENET = 0.5
 THRESHOLD_FINE = 2.0
 _CHUNK_ELEMENTS = 1 << 24  # logits held at once while scoring (64 MiB of float32)
@@ -104,38 +109,8 @@ class TemplatesError(ConfigError):
 
 
 # ---------------------------------------------------------------------------------------------
-# The formulas on explicit logits [N, P, C] (the reference's shapes), for tests and small inputs
+# Prompt selection
 # ---------------------------------------------------------------------------------------------
-
-def debiased(logits: torch.Tensor, pretrain_logits: torch.Tensor | None, debias: str, frac_test: float = 1.0) -> torch.Tensor:
-    """The reference's ``normalised`` logits for ``debias`` (``get_weights``)."""
-    if debias not in DEBIAS_MODES:
-        raise ValueError(f"debias={debias!r}: choose one of {', '.join(DEBIAS_MODES)}")
-    if debias in ("both", "pretrain") and pretrain_logits is None:
-        raise ValueError(f"debias={debias!r} needs logits of a pretraining-like image set")
-    test_mean = logits[: round(logits.shape[0] * frac_test)].mean(0, keepdim=True) if debias in ("both", "test") else None
-    pre_mean = pretrain_logits.mean(0, keepdim=True) if debias in ("both", "pretrain") else None
-    if debias == "both":
-        return logits - 0.5 * (pre_mean + test_mean)
-    if debias == "test":
-        return logits - test_mean
-    if debias == "pretrain":
-        return logits - pre_mean
-    return logits
-
-
-def scores_from_logits(logits: torch.Tensor, pretrain_logits: torch.Tensor | None = None, debias: str = "both",
-                       frac_test: float = 1.0) -> torch.Tensor:
-    """[P] prompt scores ``s_p = mean_i max_c l~[i, p, c]``."""
-    return debiased(logits, pretrain_logits, debias, frac_test).max(-1).values.mean(0)
-
-
-def aggregate(logits: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """[N, C] ``(1/P) sum_p w_p l[:, p, :]`` (the reference's ``agg_logits``; equal weights if None)."""
-    if weights is None:
-        return logits.mean(1)
-    return (logits * weights[None, :, None]).mean(1)
-
 
 def mad_select(scores: torch.Tensor, threshold: float) -> torch.Tensor:
     """Indices of prompts with ``(s - median) / MAD > threshold`` (the reference's ``mad_method``,
@@ -157,7 +132,7 @@ def _median(x: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# The same on features and text embeddings, without materialising [N, P, C]
+# The scores on features and text embeddings, without materialising the logits [N, P, C]
 # ---------------------------------------------------------------------------------------------
 
 def mean_logits(mean_feature: torch.Tensor, text: torch.Tensor, scale: float) -> torch.Tensor:
@@ -276,9 +251,10 @@ def shipped_pool(dataset) -> list[str]:
     """Every template list we ship, the evaluated dataset's own first, de-duplicated."""
     pool = list(dataset.ensemble_templates) + list(dataset.templates)
     pool += list(shipped_templates.openai_imagenet_templates()) + list(shipped_templates.IMAGENET_TEMPLATES_SELECT)
-    for group in shipped_templates.ENSEMBLES.values():
-        pool += list(group)
-    pool += list(shipped_templates.ZERO_SHOT_TEMPLATE.values())
+    for record in RECORDS.values():  # the published ensembles, in catalogue order
+        if isinstance(record.ensemble, tuple):
+            pool += list(record.ensemble)
+    pool += [record.template for record in RECORDS.values()]
     return _checked(_dedup(pool), "shipped pool")
 
 
@@ -386,9 +362,9 @@ class ZPE(Method):
 
     @dataclass
     class Config:
-        pool: str = param("reference", choices=POOLS)
+        pool: Pool = "reference"
         templates_file: str | None = None
-        debias: str = param("both", choices=DEBIAS_MODES)
+        debias: Debias = "both"
         pretrain_bank: str | None = None
         num_pretrain: int = param(20000, ge=1)
         frac_test: float = param(1.0, gt=0, le=1)
@@ -493,13 +469,12 @@ class ZPE(Method):
         self.prompt_weights = torch.softmax(self.scores, 0)
         threshold = self.threshold(inputs.dataset)
         self.selected = torch.arange(len(self.scores)) if threshold is None else mad_select(self.scores, threshold)
-        self.debias_used = debias
         self.extra_results = {"zpe_debias": debias, "zpe_n_prompts": len(self.scores),
                               "zpe_n_selected": len(self.selected), "zpe_threshold": threshold,
                               "zpe_n_pretrain": 0 if bank is None else int(bank.shape[0])}
 
     def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
-        return self.config.logit_scale * features @ self.classifier.to(features.device, features.dtype).T
+        return linear_head(features, self.classifier, self.config.logit_scale)
 
 
 @register_method("zpe-select")
@@ -522,6 +497,6 @@ class ZPEEqual(ZPE):
 
     @dataclass
     class Config:
-        pool: str = param("reference", choices=POOLS)
+        pool: Pool = "reference"
         templates_file: str | None = None
         logit_scale: float = param(100.0, gt=0)

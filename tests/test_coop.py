@@ -209,7 +209,7 @@ def toy_inputs(tmp_path: Path, loaded: LoadedModel, dataset: str = "toy", shots:
     runner = Runner(RunSpec(methods=[], datasets=[dataset], shots=shots, cache_dir=tmp_path / "cache"))
     data = DATASETS.get(dataset)()
     return MethodInputs(dataset=data, model=loaded, text=TextEncoder(loaded, runner.cache), seed=seed, shots=shots,
-                        fewshot=runner._fewshot(data, shots, seed), encode_images=functools.partial(runner._encode, loaded))
+                        fewshot=runner._fewshot(data, shots, seed), encode_images=functools.partial(runner._encode, loaded), cache=runner.cache)
 
 
 def test_base_to_new_shares_one_training_on_the_base_classes(tmp_path, toy_model):

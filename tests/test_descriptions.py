@@ -16,14 +16,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from zsbench.datasets import descriptions as desc
 from zsbench.datasets import imagenet, naming
 from zsbench.datasets.base import Dataset
+from zsbench.datasets.records import IMAGENET_FAMILY
 from zsbench.harness.core import downloads
 from zsbench.harness.core.errors import UserError
 from zsbench.harness.core.hashing import git_blob_sha1
 from zsbench.harness.core.registry import DATASETS
 from zsbench.harness.models.text_encoding import TextEncoder
-from zsbench.methods import descriptions as desc
+from zsbench.methods.descriptions import descriptor_sentence
 from zsbench.methods.base import MethodInputs
 from zsbench.methods.description_baselines import CuPL, DCLIP, WaffleCLIP, waffle_descriptors
 
@@ -88,7 +90,7 @@ def _synthetic_imagenet_cupl(monkeypatch) -> dict[str, list[str]]:
         data[name] = [f"A photo of a {name}.", f"Class {i}: a {name} seen up close."]
     payload = json.dumps(data, indent=4).encode()
     remote = dataclasses.replace(desc.SOURCES["cupl"]["imagenet"], checksum=f"git-blob:{git_blob_sha1(payload)}")
-    for name in desc.IMAGENET_FAMILY:
+    for name in IMAGENET_FAMILY:
         monkeypatch.setitem(desc.SOURCES["cupl"], name, remote)
     target = desc.cache_path(remote)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -253,11 +255,11 @@ TABLE = [(source, dataset, remote) for source, table in desc.SOURCES.items() for
 
 def test_the_named_sources():
     assert list(desc.SOURCES) == ["cupl", "cupl-base", "cupl-full", "dclip"]
-    for name in desc.IMAGENET_FAMILY:
+    for name in IMAGENET_FAMILY:
         assert desc.SOURCES["cupl-base"][name].url.endswith("/all_prompts/base_prompts/imagenet_prompts_base.json")
         assert desc.SOURCES["cupl-full"][name].url.endswith("/all_prompts/full_prompts/imagenet_prompts_full.json")
     for dataset, remote in desc.SOURCES["cupl"].items():  # ABS's own file where it ships one, else CuPL's full set
-        if dataset not in desc.IMAGENET_FAMILY and not remote.url.startswith(desc.ABS_RAW):
+        if dataset not in IMAGENET_FAMILY and not remote.url.startswith(desc.ABS_RAW):
             assert remote == desc.SOURCES["cupl-full"][dataset], dataset
 
 
@@ -289,7 +291,7 @@ def test_cupl_on_the_imagenet_family_is_cupls_image_prompts_file(monkeypatch):
     assert cupl_tree["imagenet_prompts/CuPL_image_prompts.json"] == CUPL_IMAGE_PROMPTS_BLOB
     for folder in ("imagenet", "imagenetv2", "imagenet-s", "imagenet-a", "imagenet-r"):  # ABS's copies are that file
         assert abs_tree[f"prompts/{folder}/cupl.json"] == CUPL_IMAGE_PROMPTS_BLOB
-    for name in desc.IMAGENET_FAMILY:
+    for name in IMAGENET_FAMILY:
         remote = desc.SOURCES["cupl"][name]
         assert remote.url == f"https://raw.githubusercontent.com/sarahpratt/CuPL/{desc.CUPL_COMMIT}/imagenet_prompts/CuPL_image_prompts.json"
         assert remote.checksum == f"git-blob:{CUPL_IMAGE_PROMPTS_BLOB}"
@@ -471,12 +473,12 @@ def test_abs_takes_the_first_50_cupl_sentences(toy_model):
 
 
 def test_dclip_sentence_rule():
-    assert desc.descriptor_sentence("a long tail") == "which is a long tail"
-    assert desc.descriptor_sentence("angular wings") == "which is angular wings"  # DCLIP's startswith('a') quirk
-    assert desc.descriptor_sentence("has four legs") == "which has four legs"
-    assert desc.descriptor_sentence("often found in water") == "which often found in water"
-    assert desc.descriptor_sentence("used for cutting") == "which is used for cutting"
-    assert desc.descriptor_sentence("four sides") == "which has four sides"
+    assert descriptor_sentence("a long tail") == "which is a long tail"
+    assert descriptor_sentence("angular wings") == "which is angular wings"  # DCLIP's startswith('a') quirk
+    assert descriptor_sentence("has four legs") == "which has four legs"
+    assert descriptor_sentence("often found in water") == "which often found in water"
+    assert descriptor_sentence("used for cutting") == "which is used for cutting"
+    assert descriptor_sentence("four sides") == "which has four sides"
 
 
 def _inputs(toy_model, dataset, method, seed=0):

@@ -132,7 +132,7 @@ def toy_inputs(tmp_path: Path, loaded, dataset: str, shots: int = 2, seed: int =
     test = data.split(data.test_split).subset(range(24))
     return MethodInputs(dataset=data, model=loaded, text=TextEncoder(loaded, runner.cache), seed=seed, shots=shots,
                         image_features=runner._encode(loaded, test), fewshot=runner._fewshot(data, shots, seed),
-                        encode_images=functools.partial(runner._encode, loaded))
+                        encode_images=functools.partial(runner._encode, loaded), cache=runner.cache)
 
 
 def test_gda_end_to_end_on_the_toy_world(tmp_path, toy_model):

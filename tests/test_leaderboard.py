@@ -23,7 +23,6 @@ DG = Suite(
     name="domain-generalisation",
     datasets=("imagenet", "imagenet-v2", "imagenet-a"),
     averages=(("OOD avg", ("imagenet-v2", "imagenet-a")),),
-    train_on="imagenet",
     description="Train on ImageNet, test on its variants.",
 )
 FEW = Suite(name="few-shot", datasets=("dtd", "eurosat"), averages=(("avg", ("dtd", "eurosat")),))

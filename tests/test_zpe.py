@@ -31,15 +31,14 @@ from zsbench.methods.zpe import (
     REFERENCE_POOL,
     ZPE,
     ZPEEqual,
+    DEBIAS_MODES,
     ZPESelect,
-    aggregate,
     is_template,
     load_templates,
     mad_select,
     mean_logits,
     pool_sha256,
     prompt_scores,
-    scores_from_logits,
     shipped_pool,
     write_feature_bank,
 )
@@ -47,6 +46,39 @@ from zsbench.methods.zpe import (
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"  # as conftest.REFERENCE
 SHARED_TEMPLATES = REFERENCE / "zpe" / "zeroshot_templates.json"
 METHODS = [ZPE, ZPESelect, ZPEEqual]
+
+
+# The paper's formulas on explicit logits [N, P, C] (the reference's shapes), to check the
+# feature-space implementation (which never materialises [N, P, C]) against.
+
+def debiased(logits: torch.Tensor, pretrain_logits: torch.Tensor | None, debias: str, frac_test: float = 1.0) -> torch.Tensor:
+    """The reference's ``normalised`` logits for ``debias`` (``get_weights``), on explicit [N, P, C]."""
+    if debias not in DEBIAS_MODES:
+        raise ValueError(f"debias={debias!r}: choose one of {', '.join(DEBIAS_MODES)}")
+    if debias in ("both", "pretrain") and pretrain_logits is None:
+        raise ValueError(f"debias={debias!r} needs logits of a pretraining-like image set")
+    test_mean = logits[: round(logits.shape[0] * frac_test)].mean(0, keepdim=True) if debias in ("both", "test") else None
+    pre_mean = pretrain_logits.mean(0, keepdim=True) if debias in ("both", "pretrain") else None
+    if debias == "both":
+        return logits - 0.5 * (pre_mean + test_mean)
+    if debias == "test":
+        return logits - test_mean
+    if debias == "pretrain":
+        return logits - pre_mean
+    return logits
+
+
+def scores_from_logits(logits: torch.Tensor, pretrain_logits: torch.Tensor | None = None, debias: str = "both",
+                       frac_test: float = 1.0) -> torch.Tensor:
+    """[P] prompt scores ``s_p = mean_i max_c l~[i, p, c]``."""
+    return debiased(logits, pretrain_logits, debias, frac_test).max(-1).values.mean(0)
+
+
+def aggregate(logits: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """[N, C] ``(1/P) sum_p w_p l[:, p, :]`` (the reference's ``agg_logits``; equal weights if None)."""
+    if weights is None:
+        return logits.mean(1)
+    return (logits * weights[None, :, None]).mean(1)
 
 
 def direct(logits, pre, mode):

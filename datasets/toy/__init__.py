@@ -1,15 +1,17 @@
-"""The offline toy world (suite ``toy``): generated shape images in domains that mirror the
-ImageNet variants, class descriptions, and toy-clip, a small CLIP trained on it."""
+"""The offline toy world (suite ``toy``, declared in ``zsbench.datasets.suites``): generated shape
+images in domains that mirror the ImageNet variants, class descriptions, and toy-clip, a small CLIP
+trained on it."""
 from __future__ import annotations
 
 import functools
 from pathlib import Path
 
-from zsbench.datasets.base import Dataset, Suite, TensorSplit
-from zsbench.harness.core.registry import register_dataset, register_suite
+from zsbench.datasets.base import Dataset, DescriptionLoader, TensorSplit
+from zsbench.datasets.description_files import NAMED_SOURCES
+from zsbench.harness.core.registry import register_dataset
 
 from .domains import DOMAINS, GENERATOR_VERSION, PER_CLASS, Domain
-from .text import EVAL_TEMPLATE, EVAL_TEMPLATES, descriptions
+from .text import EVAL_TEMPLATE, EVAL_TEMPLATES, descriptions, shape_descriptors
 
 TOY_MODEL = "toy-clip"
 
@@ -20,6 +22,15 @@ def _split(domain: Domain, split: str) -> TensorSplit:
     out = TensorSplit(images, labels.tolist(), domain.fingerprint(split), name=split, id_prefix=f"{domain.name}/{split}")
     out.boxes = boxes  # object boxes in [-1, 1] coordinates, for attention checks
     return out
+
+
+def _description_sources(classnames: list[str]) -> dict[str, DescriptionLoader]:
+    """The toy world answers the named description sources itself: ``dclip`` with its shapes'
+    geometry descriptors, the others with its generated CuPL-style sentences."""
+    generated = DescriptionLoader(functools.partial(descriptions, classnames), "the toy world's generated descriptions")
+    sources = dict.fromkeys(NAMED_SOURCES, generated)
+    sources["dclip"] = DescriptionLoader(functools.partial(shape_descriptors, classnames), "the toy world's shape descriptors")
+    return sources
 
 
 def _dataset(domain: Domain, data_root: Path | None = None) -> Dataset:
@@ -34,6 +45,7 @@ def _dataset(domain: Domain, data_root: Path | None = None) -> Dataset:
         source=f"generated:{GENERATOR_VERSION}",
         fewshot_from="toy" if mirrors_imagenet and domain.name != "toy" else None,
         descriptions=functools.partial(descriptions, classnames),
+        description_sources=_description_sources(classnames),
         default_model=TOY_MODEL,
         family="imagenet" if mirrors_imagenet else None,
     )
@@ -41,12 +53,3 @@ def _dataset(domain: Domain, data_root: Path | None = None) -> Dataset:
 
 for _domain in DOMAINS:
     register_dataset(_domain.name)(functools.partial(_dataset, _domain))
-
-register_suite("toy")(Suite(
-    name="toy",
-    datasets=tuple(d.name for d in DOMAINS),
-    averages=(("shift avg", ("toy-v2", "toy-sketch", "toy-r", "toy-a")),),
-    train_on="toy",
-    description="The offline toy world: generated shapes; toy-v2/-sketch/-r/-a mirror the ImageNet variants, "
-                "toy-fine is fine-grained. Model: toy-clip (committed weights).",
-))

@@ -1,5 +1,5 @@
-"""The toy world's language: training captions, evaluation templates, class descriptions, and the
-word list its tokenizer is built from.
+"""The toy world's language: training captions, evaluation templates, class descriptions (CuPL-style
+sentences and DCLIP-style shape descriptors), and the word list its tokenizer is built from.
 
 Training and evaluation prompts are kept apart on purpose: toy-clip's auxiliary loss sees only
 ``TRAIN_TEMPLATES``, and the zero-shot baselines are evaluated with ``EVAL_TEMPLATE`` /
@@ -9,6 +9,8 @@ Training and evaluation prompts are kept apart on purpose: toy-clip's auxiliary 
 from __future__ import annotations
 
 import random
+
+from zsbench.datasets.descriptions import DescriptionsError
 
 from .render import BACKGROUNDS, COLOUR_NAMES, TEXTURES
 from .shapes import FINE_CLASSES, MAIN_CLASSES, SHAPES
@@ -96,6 +98,18 @@ def descriptions(classnames: list[str]) -> dict[str, list[str]]:
         uninformative = [t.format(c) for t in _UNINFORMATIVE]
         mixed = [s for pair in zip(informative, uninformative) for s in pair]
         out[c] = mixed + informative[len(uninformative):] + uninformative[len(informative):]
+    return out
+
+
+def shape_descriptors(classnames: list[str]) -> dict[str, list[str]]:
+    """DCLIP-format descriptors of the toy world's classes: their shapes' geometry phrases (what the
+    toy world answers for the ``dclip`` description source)."""
+    out = {}
+    for c in classnames:
+        key = "star" if c == "five-pointed star" else c
+        if key not in SHAPES:
+            raise DescriptionsError(f"toy class {c!r} has no shape descriptors")
+        out[c] = list(SHAPES[key][1])
     return out
 
 

@@ -1,14 +1,14 @@
-"""Method hyperparameters: dataclass defaults, declared ranges, ``--set key=value`` overrides, and
-the config hash.
+"""Method hyperparameters: dataclass defaults, declared choices and ranges, ``--set key=value``
+overrides, and the config hash.
 
-Every hyperparameter a method uses is a field of its ``Config`` dataclass, declared with
-:func:`param` when its value has a range or a set of choices (``param(10, ge=1)``,
-``param("both", choices=DEBIAS_MODES)``). :func:`build_config` coerces the overrides to the field
-types and checks every declared range, and that every float is finite, so a bad value fails with a
-:class:`ConfigError` naming the flag before any model work. A ``Config`` may add cross-field checks
-in ``__post_init__`` (raising :class:`ConfigError`). The JSON of the final config (sorted keys) and
-its hash are written into every results row, so a number can always be traced back to the exact
-settings that produced it.
+Every hyperparameter a method uses is a field of its ``Config`` dataclass. A field with a fixed set
+of values says so in its type, ``debias: Literal["both", "test"] = "both"``; a numeric range is
+declared next to the field with :func:`param` (``param(10, ge=1)``). :func:`build_config` coerces the
+overrides to the field types and checks every choice, every declared range, and that every float is
+finite, so a bad value fails with a :class:`ConfigError` naming the flag before any model work. A
+``Config`` may add cross-field checks in ``__post_init__`` (raising :class:`ConfigError`). The JSON
+of the final config (sorted keys) and its hash are written into every results row, so a number can
+always be traced back to the exact settings that produced it.
 """
 from __future__ import annotations
 
@@ -30,18 +30,43 @@ class ConfigError(UserError, ValueError):
     """A bad ``--set`` override; the message names the flag and the valid keys."""
 
 
-def param(default: Any, *, choices: tuple | None = None, ge: float | None = None, gt: float | None = None,
-          le: float | None = None, lt: float | None = None, nonempty: bool = False):
-    """A ``Config`` field with its declared range: ``choices`` (the allowed values), numeric bounds
-    (``ge``/``gt``/``le``/``lt``, applied to every element of a tuple), ``nonempty`` (tuples)."""
-    limits = {"choices": tuple(choices) if choices is not None else None, "ge": ge, "gt": gt, "le": le, "lt": lt,
-              "nonempty": nonempty}
+def param(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+          lt: float | None = None, nonempty: bool = False):
+    """A ``Config`` field with its declared range: numeric bounds (``ge``/``gt``/``le``/``lt``,
+    applied to every element of a tuple), ``nonempty`` (tuples). Choices are declared in the type
+    (``Literal[...]``), not here."""
+    limits = {"ge": ge, "gt": gt, "le": le, "lt": lt, "nonempty": nonempty}
     return dataclasses.field(default=default, metadata={"zsbench": limits})
 
 
-def declared_range(field: dataclasses.Field) -> str:
-    """The range of a field in words ("> 0", "one of both, test"), "" when none is declared."""
-    limits = field.metadata.get("zsbench", {})
+def literal_choices(annotation: Any) -> tuple | None:
+    """The allowed values of a ``Literal[...]`` type, also inside ``Optional`` and tuple/list item
+    types; None when the type declares no choices."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return typing.get_args(annotation)
+    for arg in typing.get_args(annotation):
+        if arg is not type(None) and arg is not Ellipsis:
+            found = literal_choices(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def field_types(config_cls: type) -> dict[str, Any]:
+    """``{field name: resolved type}`` of a ``Config`` dataclass (string annotations evaluated)."""
+    return typing.get_type_hints(config_cls)
+
+
+def field_limits(field: dataclasses.Field, annotation: Any = None) -> dict:
+    """Everything declared about a field's values: ``choices`` (from its ``Literal`` type) and the
+    bounds of :func:`param`."""
+    return {**field.metadata.get("zsbench", {}), "choices": literal_choices(annotation)}
+
+
+def declared_range(field: dataclasses.Field, annotation: Any = None) -> str:
+    """The range of a field in words ("> 0", "one of both, test"), "" when none is declared;
+    ``annotation`` is the field's resolved type (for its ``Literal`` choices)."""
+    limits = field_limits(field, annotation)
     parts = []
     if limits.get("choices"):
         parts.append("one of " + ", ".join(map(str, limits["choices"])))
@@ -59,9 +84,9 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _check_value(field: dataclasses.Field, value: Any) -> str | None:
-    """Why ``value`` is outside the field's declared range (None when it is fine)."""
-    limits = field.metadata.get("zsbench", {})
+def _check_value(field: dataclasses.Field, value: Any, annotation: Any = None) -> str | None:
+    """Why ``value`` is outside the field's declared choices or range (None when it is fine)."""
+    limits = field_limits(field, annotation)
     if value is None:
         return None
     items = list(value) if isinstance(value, (tuple, list)) else [value]
@@ -86,11 +111,12 @@ def _check_value(field: dataclasses.Field, value: Any) -> str | None:
 
 
 def validate_config(method_name: str, config, overrides: dict[str, str] | None = None) -> None:
-    """Check every field of ``config`` against its declared range; the error names the ``--set``
+    """Check every field of ``config`` against its declared choices and range; the error names the ``--set``
     flag as typed (or the default, for a bad default), the range and the default."""
     overrides = overrides or {}
+    types = field_types(type(config))
     for field in dataclasses.fields(config):
-        problem = _check_value(field, getattr(config, field.name))
+        problem = _check_value(field, getattr(config, field.name), types.get(field.name))
         if problem is None:
             continue
         shown = overrides.get(field.name, _format(getattr(config, field.name)))
@@ -124,6 +150,8 @@ def parse_overrides(pairs: list[str]) -> list[tuple[str | None, str, str]]:
 
 def _coerce(text: str, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
+    if origin is typing.Literal:  # the choice spelled as typed; an unlisted one is reported by validate_config
+        return next((choice for choice in typing.get_args(annotation) if _format(choice) == text), text)
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         if text.lower() in ("none", "null", ""):
@@ -150,7 +178,7 @@ def _coerce(text: str, annotation: Any, where: str) -> Any:
 
 def build_config(method_name: str, config_cls: type, overrides: dict[str, str]):
     """Instantiate ``config_cls`` with its defaults and the string ``overrides`` coerced to type."""
-    hints = typing.get_type_hints(config_cls)
+    hints = field_types(config_cls)
     fields = {f.name for f in dataclasses.fields(config_cls)}
     values = {}
     for key, text in overrides.items():

@@ -23,6 +23,7 @@ from zsbench.methods.base import FewShotData, Method, MethodInputs, Need
 from zsbench.harness.evaluation import environment
 from zsbench.harness.core.config import build_config, config_files, config_hash, config_json, split_overrides
 from zsbench.harness.core.errors import RunError
+from zsbench.harness.evaluation.run_spec import DEFAULT_SEEDS, RunSpec, check_spec, default_leaderboard_path  # noqa: F401
 from zsbench.harness.evaluation.evaluation_id import eval_id, inputs_hash, task_hash
 from zsbench.harness.core.feature_cache import FeatureCache
 from zsbench.harness.core.hashing import json_sha256
@@ -37,8 +38,6 @@ from zsbench.harness.results.store import OUTPUT_PREFIX, RunWriter, check_writab
 from zsbench.harness.metrics.significance import bootstrap_intervals
 from zsbench.harness.models.text_encoding import TextEncoder
 
-DEFAULT_SEEDS = (1, 2, 3)
-
 
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during a run; says which evaluations were kept (all finished ones, nothing partial)."""
@@ -52,50 +51,6 @@ class RunInterrupted(KeyboardInterrupt):
             return f"no evaluation of this run had finished; nothing was written to {self.results_dir}"
         return (f"the {self.kept} evaluation(s) this run finished are kept in {self.path}; run the same command "
                 "again to resume")
-
-
-@dataclass
-class RunSpec:
-    methods: list[str]
-    datasets: list[str] = field(default_factory=list)
-    suite: str | None = None
-    model: str | None = None
-    pretrained: str | None = None
-    shots: int = 0
-    seeds: tuple[int, ...] = DEFAULT_SEEDS
-    device: str = "auto"
-    precision: str = "fp32"
-    batch_size: int = 128
-    limit: int | None = None
-    overrides: list[str] = field(default_factory=list)
-    results_dir: Path = Path("results")
-    force: bool = False
-    data_root: Path | None = None
-    workers: int = 0
-    latency_images: int = 64
-    leaderboard: Path | None = None
-    cache_dir: Path | None = None
-    save_logits: bool = False
-
-
-def default_leaderboard_path(results_dir: Path) -> Path:
-    """``results/`` -> ``leaderboard.md`` beside it; any other results dir gets its own file inside."""
-    results_dir = Path(results_dir)
-    return results_dir.parent / "leaderboard.md" if results_dir.name == "results" else results_dir / "leaderboard.md"
-
-
-def check_spec(spec: RunSpec) -> None:
-    """The flags that need no lookup, checked before anything is loaded."""
-    if not spec.methods:
-        raise RunError("--method: no method given; pass one or more names, e.g. --method clip-e (see `zsbench list methods`)")
-    if not spec.seeds:
-        raise RunError("--seeds: no seed given; pass comma-separated integers, e.g. --seeds 1,2,3")
-    for flag, value, low in (("--shots", spec.shots, 0), ("--batch-size", spec.batch_size, 1), ("--workers", spec.workers, 0),
-                             ("--latency-images", spec.latency_images, 0)):
-        if value < low:
-            raise RunError(f"{flag} {value}: must be at least {low}")
-    if spec.limit is not None and spec.limit < 1:
-        raise RunError(f"--limit {spec.limit}: must be at least 1 (leave it out to evaluate every test image)")
 
 
 def limited(split, limit: int | None):
@@ -331,7 +286,7 @@ class Runner:
                            "(its content hash differs from when the run started); run the command again")
         inputs = MethodInputs(dataset=p.dataset, model=loaded, text=text, seed=p.seed, shots=p.shots, image_features=features,
                               encode_images=functools.partial(self._encode, loaded), descriptions=p.descriptions,
-                              fewshot=p.fewshot)
+                              fewshot=p.fewshot, cache=self.cache, progress=self.reporter)
         if Need.IMAGES in method.needs:
             inputs.images = p.split
         setup_start = time.perf_counter()

@@ -92,9 +92,3 @@ class TextEncoder:
         prompts = [t.format(c) for c in classnames for t in templates]
         feats = self.encode(prompts).view(len(classnames), len(templates), -1)
         return F.normalize(feats.mean(1), dim=-1)
-
-    def grouped(self, groups: dict[str, list[str]], classnames: Sequence[str]) -> list[torch.Tensor]:
-        """Per class, the [n_c, D] normalised features of its own sentences (e.g. descriptions)."""
-        flat = [s for c in classnames for s in groups[c]]
-        feats = self.encode(flat)
-        return list(torch.split(feats, [len(groups[c]) for c in classnames]))

@@ -110,18 +110,17 @@ def bench_abs(model: str = "ViT-B-16", n_images: int = 4, image_size: tuple[int,
         method.logits_from_images(split, inputs)
 
     def run_pure():
-        b_max = method.images_per_batch
-        for start in range(0, n_images, b_max):
-            b = min(b_max, n_images - start)
-            if method.dino is not None:
-                method.dino.model.forward_features(torch.randn(b, 3, 224, 224, device=dev))
+        for batch in method.image_batches(n_images):
+            b = len(batch)
+            if method.dino_network is not None:
+                method.dino_network.forward_features(torch.randn(b, 3, 224, 224, device=dev))
             pixels = torch.randn(b * (1 + cfg.num_crops), 3, size, size, device=dev)
             tokens = torch.randn(b * cfg.num_feature_crops, 1 + grid * grid, tokens_width, device=dev)
             with loaded.autocast():
-                for i in range(0, pixels.shape[0], method.encode_batch):
-                    loaded.model.encode_image(pixels[i:i + method.encode_batch])
-                for i in range(0, tokens.shape[0], method.encode_batch):
-                    finish_from_last_block(visual, tokens[i:i + method.encode_batch])
+                for chunk in method.encoder_batches(pixels.shape[0]):
+                    loaded.model.encode_image(pixels[chunk])
+                for chunk in method.encoder_batches(tokens.shape[0]):
+                    finish_from_last_block(visual, tokens[chunk])
 
     def timed(fn) -> float:
         sync()

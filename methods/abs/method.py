@@ -50,20 +50,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from zsbench.harness.core.config import ConfigError
+from zsbench.harness.core.config import ConfigError, param
 from zsbench.methods.abs.geometry import Frame, crop_boxes, grid_size_range, remap_cells, sample_cells, size_range, window_bounds
 from zsbench.methods.abs.resampling import CropTransform, crops_with_transform, image_to_tensor, torch_bicubic_matrices
 from zsbench.harness.core.registry import register_method
 from zsbench.harness.models.vit import finish_from_last_block, grid_size, last_block_cls_attention, tokens_before_last_block
 
-from zsbench.methods import descriptions as desc
+from zsbench.datasets import descriptions as desc
 from zsbench.methods.base import Method, MethodInputs, Need
 
-ATTENTION_SOURCES = ("auto", "dino", "clip")
+AttentionSource = Literal["auto", "dino", "clip"]  # dino (reference), clip (the evaluated model's own), auto
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,31 +158,23 @@ class ABS(Method):
     @dataclass
     class Config:
         descriptions: str = "cupl"  # named source (cupl, cupl-base, cupl-full, dclip), path to a JSON file, or "dataset"
-        n_descriptions: int = 50  # the first N descriptions of each class
-        attention: str = "auto"  # dino (reference), clip (the evaluated model's own), auto: clip for toy-clip, else dino
+        n_descriptions: int = param(50, ge=1)  # the first N descriptions of each class
+        attention: AttentionSource = "auto"  # auto: clip for toy-clip, else dino
         attention_weights: str = ""  # dino: a local timm checkpoint; "": the local HF cache; "random": untrained
-        top_k: int = 20
-        select_temperature: float = 0.03  # softmax temperature over the top-k attention values
-        num_crops: int = 50  # raw-image crops
-        num_feature_crops: int = 50  # feature-space crops
-        crop_scale: tuple[float, float] = (0.6, 0.9)  # crop side / image side (raw) and window / grid (feature)
-        match_temperature: float = 0.03
+        top_k: int = param(20, ge=1)
+        select_temperature: float = param(0.03, gt=0)  # softmax temperature over the top-k attention values
+        num_crops: int = param(50, ge=0)  # raw-image crops
+        num_feature_crops: int = param(50, ge=0)  # feature-space crops
+        crop_scale: tuple[float, float] = param((0.6, 0.9), gt=0, le=1)  # crop side / image side (raw), window / grid (feature)
+        match_temperature: float = param(0.03, gt=0)
         faithful: bool = True  # reproduce the reference's quirks (see the module docstring)
         global_weighting: bool = False
         global_weight_scale: float = 4.0  # log-scale of the global-similarity weighting (reference cfg image_scale)
 
         def __post_init__(self):
             where = "method 'abs'"
-            if self.attention not in ATTENTION_SOURCES:
-                raise ConfigError(f"--set attention={self.attention} ({where}): choose one of {', '.join(ATTENTION_SOURCES)}")
-            for key in ("n_descriptions", "top_k"):
-                if getattr(self, key) < 1:
-                    raise ConfigError(f"--set {key}={getattr(self, key)} ({where}): must be at least 1")
-            if self.num_crops < 0 or self.num_feature_crops < 0 or self.num_crops + self.num_feature_crops == 0:
+            if self.num_crops + self.num_feature_crops <= 0:
                 raise ConfigError(f"--set num_crops / num_feature_crops ({where}): need at least one crop")
-            for key in ("select_temperature", "match_temperature"):
-                if not getattr(self, key) > 0:
-                    raise ConfigError(f"--set {key}={getattr(self, key)} ({where}): must be positive")
             scale = tuple(self.crop_scale)
             if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
                 raise ConfigError(f"--set crop_scale={','.join(map(str, scale))} ({where}): give LO,HI with 0 < LO <= HI <= 1")
@@ -266,8 +259,21 @@ class ABS(Method):
         col_start, col_len = window_bounds(cells % grid, sizes, grid, cfg.faithful)
         return CropPlan(boxes, row_start, row_len, col_start, col_len)
 
+    def image_batches(self, n: int) -> list[range]:
+        """The indices of ``n`` images in the batches whose crops are encoded together."""
+        return [range(start, min(n, start + self.images_per_batch)) for start in range(0, n, self.images_per_batch)]
+
+    def encoder_batches(self, n: int) -> list[slice]:
+        """``n`` crops (pixels or last-block inputs) in the chunks of one encoder call each."""
+        return [slice(start, start + self.encode_batch) for start in range(0, n, self.encode_batch)]
+
+    @property
+    def dino_network(self) -> torch.nn.Module | None:
+        """The DINO ViT the attention maps come from (``attention=dino``), None with CLIP's own."""
+        return self.dino.model if self.dino is not None else None
+
     def _encode(self, fn, batch: torch.Tensor) -> torch.Tensor:
-        out = [fn(batch[i:i + self.encode_batch]).float() for i in range(0, batch.shape[0], self.encode_batch)]
+        out = [fn(batch[chunk]).float() for chunk in self.encoder_batches(batch.shape[0])]
         return F.normalize(torch.cat(out), dim=-1) if out else batch.new_zeros(0, 0)
 
     def raw_crop_pixels(self, image, tensor: torch.Tensor, boxes: torch.Tensor, loaded) -> torch.Tensor:
@@ -331,18 +337,16 @@ class ABS(Method):
         loaded = inputs.model
         generator = torch.Generator().manual_seed(int(inputs.seed))
         n = len(images)
-        reporter = getattr(inputs.text, "progress", None)
-        advance = reporter(f"abs on {inputs.dataset.name} ({n} images)", n) if reporter is not None else None
+        advance = inputs.progress_bar(f"abs on {inputs.dataset.name} ({n} images)", n)
         text = self.text.to(loaded.device)
         chunks = []
-        for start in range(0, n, self.images_per_batch):
-            batch = [images.image(i) for i in range(start, min(n, start + self.images_per_batch))]
+        for batch_indices in self.image_batches(n):
+            batch = [images.image(i) for i in batch_indices]
             features, weights = self.crop_features(batch, loaded, generator)
             scores = soft_matching(features, text, self.valid, self.config.match_temperature,
                                    joint=self.config.faithful, crop_weights=weights)
             if self.output_index is not None:
                 scores = scores[:, self.output_index]
             chunks.append(scores.float().cpu())
-            if advance is not None:
-                advance(len(batch))
+            advance(len(batch))
         return torch.cat(chunks) if chunks else torch.zeros(0, len(self.output_index or self.text))

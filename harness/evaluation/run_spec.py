@@ -1,0 +1,54 @@
+"""What a run is asked to do (``zsbench run``'s flags as a :class:`RunSpec`) and the checks that
+need no lookup. Light on purpose: the CLI builds and checks a spec without importing torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zsbench.harness.core.errors import RunError
+
+DEFAULT_SEEDS = (1, 2, 3)
+
+
+@dataclass
+class RunSpec:
+    methods: list[str]
+    datasets: list[str] = field(default_factory=list)
+    suite: str | None = None
+    model: str | None = None
+    pretrained: str | None = None
+    shots: int = 0
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    device: str = "auto"
+    precision: str = "fp32"
+    batch_size: int = 128
+    limit: int | None = None
+    overrides: list[str] = field(default_factory=list)
+    results_dir: Path = Path("results")
+    force: bool = False
+    data_root: Path | None = None
+    workers: int = 0
+    latency_images: int = 64
+    leaderboard: Path | None = None
+    cache_dir: Path | None = None
+    save_logits: bool = False
+
+
+def default_leaderboard_path(results_dir: Path) -> Path:
+    """``results/`` -> ``leaderboard.md`` beside it; any other results dir gets its own file inside."""
+    results_dir = Path(results_dir)
+    return results_dir.parent / "leaderboard.md" if results_dir.name == "results" else results_dir / "leaderboard.md"
+
+
+def check_spec(spec: RunSpec) -> None:
+    """The flags that need no lookup, checked before anything is loaded."""
+    if not spec.methods:
+        raise RunError("--method: no method given; pass one or more names, e.g. --method clip-e (see `zsbench list methods`)")
+    if not spec.seeds:
+        raise RunError("--seeds: no seed given; pass comma-separated integers, e.g. --seeds 1,2,3")
+    for flag, value, low in (("--shots", spec.shots, 0), ("--batch-size", spec.batch_size, 1), ("--workers", spec.workers, 0),
+                             ("--latency-images", spec.latency_images, 0)):
+        if value < low:
+            raise RunError(f"{flag} {value}: must be at least {low}")
+    if spec.limit is not None and spec.limit < 1:
+        raise RunError(f"--limit {spec.limit}: must be at least 1 (leave it out to evaluate every test image)")
