@@ -1,5 +1,9 @@
 """The ``zsbench`` command line (typer). Errors users can fix are printed as one clear message
-(naming the flag, file or dataset and the fix) with exit code 2, never as a stack trace."""
+(naming the flag, file or dataset and the fix) with exit code 2, never as a stack trace.
+
+Starting is cheap: this module imports typer, rich and the light core only; each command imports
+the layers it needs (torch, pandas, open_clip, Hugging Face ``datasets``) when it runs, after the
+names it was given are checked, so ``--help``, ``list suites`` and a mistyped name answer at once."""
 from __future__ import annotations
 
 import functools
@@ -7,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
@@ -15,9 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from zsbench.harness.core import registry
-from zsbench.harness.core.errors import UserError
-from zsbench.harness.core.errors import RunError
-from zsbench.harness.evaluation.runner import DEFAULT_SEEDS, RunSpec
+from zsbench.harness.core.errors import RunError, UserError
+from zsbench.harness.evaluation.run_spec import DEFAULT_SEEDS, RunSpec, check_spec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark zero-shot and few-shot CLIP classification methods.")
 data_app = typer.Typer(no_args_is_help=True, help="Inspect the real datasets on this machine.")
@@ -53,6 +55,20 @@ def _csv(value: Optional[str]) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
+def check_names(spec: RunSpec) -> None:
+    """The flags and names of a run, checked before anything heavy is imported (the runner checks
+    them again, with everything else, before any model work)."""
+    check_spec(spec)
+    for name in dict.fromkeys(spec.methods):
+        registry.METHODS.check(name)
+    if spec.suite and spec.datasets:
+        return  # the runner says "either --suite or --dataset"
+    if spec.suite:
+        registry.SUITES.check(spec.suite)
+    for name in dict.fromkeys(spec.datasets):
+        registry.DATASETS.check(name)
+
+
 @app.command()
 @friendly
 def run(
@@ -78,8 +94,6 @@ def run(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
     """Evaluate methods on datasets; append the results to the Parquet store and re-render the leaderboard."""
-    from zsbench.harness.core.progress import reporting
-    from zsbench.harness.evaluation.runner import Runner
 
     try:
         seed_list = tuple(int(s) for s in _csv(seeds))
@@ -91,6 +105,10 @@ def run(
         results_dir=results_dir, force=force, data_root=data_root, workers=workers, latency_images=latency_images,
         leaderboard=leaderboard, save_logits=save_logits,
     )
+    check_names(spec)
+    from zsbench.harness.core.progress import reporting
+    from zsbench.harness.evaluation.runner import Runner
+
     with reporting(progress and sys.stderr.isatty()) as reporter:
         evaluations = Runner(spec, reporter=reporter if progress else None).run()
     table = Table(title=f"zsbench run ({len(evaluations)} evaluations)")
@@ -169,6 +187,8 @@ def results(
 ):
     """Show the results store (latest row per evaluation)."""
     import warnings
+
+    import pandas as pd
 
     from zsbench.harness.results.store import load_results
 
