@@ -17,6 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .errors import CorruptImageError, DatasetFormatError, DatasetNotFoundError  # noqa: F401  (raised with Dataset; re-exported)
+from .traits import Family, FewShotRecipe
 from .suite import Suite  # noqa: F401  (re-exported: the leaderboard and tests import it from here)
 
 
@@ -184,9 +185,9 @@ class Dataset:
     descriptions: Callable[[], dict[str, list[str]]] | None = None
     description_sources: dict[str, DescriptionLoader] = field(default_factory=dict)
     default_model: str | None = None  # the model a run uses when --model is not given
-    family: str | None = None  # "imagenet": ImageNet, its variants and the toy domains that mirror them
+    family: Family | None = None  # see zsbench.datasets.traits
     fewshot_templates: list[str] | None = None  # templates of few-shot text heads (GDA's); None: ``templates``
-    fewshot_recipe: str = "default"  # "imagenet": the references' ImageNet recipe (CoOp's epochs, GDA's crop scale)
+    fewshot_recipe: FewShotRecipe = "default"  # see zsbench.datasets.traits
 
     @property
     def n_classes(self) -> int:

@@ -15,6 +15,7 @@ from . import naming
 from .description_files import RemoteFile, abs_file, cupl_base, cupl_file, cupl_full
 from .hub_entry import HubEntry
 from .local_layouts import COOP_DATASETS_MD, AircraftLists, CubLists, ImageNetFolders, Layout, PlacesLists, ZhouSplit
+from .traits import Family, FewShotRecipe
 from .templates import (
     CALTECH101_ENSEMBLE,
     DTD_ENSEMBLE,
@@ -54,9 +55,9 @@ class DatasetRecord:
     hub: HubEntry | None = None
     hub_names: naming.NameRule = naming.spaced
     fewshot_from: str | None = None
-    family: str | None = None  # "imagenet": ImageNet and its variants
+    family: Family | None = None  # see zsbench.datasets.traits
     fewshot_templates: tuple[str, ...] | None = None  # few-shot text heads' templates; None: ``template``
-    fewshot_recipe: str = "default"  # "imagenet": the references' ImageNet recipe
+    fewshot_recipe: FewShotRecipe = "default"
 
     def zero_shot_templates(self) -> list[str]:
         """``Dataset.templates``: the zero-shot prompt, as a one-element list."""

@@ -116,13 +116,16 @@ def validate_config(method_name: str, config, overrides: dict[str, str] | None =
     overrides = overrides or {}
     types = field_types(type(config))
     for field in dataclasses.fields(config):
-        problem = _check_value(field, getattr(config, field.name), types.get(field.name))
-        if problem is None:
-            continue
-        shown = overrides.get(field.name, _format(getattr(config, field.name)))
+        value = getattr(config, field.name)
+        _check_field(method_name, field, value, types.get(field.name), overrides.get(field.name, _format(value)))
+
+
+def _check_field(method_name: str, field: dataclasses.Field, value: Any, annotation: Any, shown: str) -> None:
+    """:class:`ConfigError` naming ``--set field=shown`` when ``value`` is outside the declared limits."""
+    problem = _check_value(field, value, annotation)
+    if problem is not None:
         default = field.default if field.default is not dataclasses.MISSING else None
-        raise ConfigError(f"--set {field.name}={shown} (method {method_name!r}): {problem}"
-                          f"; default {_format(default)}")
+        raise ConfigError(f"--set {field.name}={shown} (method {method_name!r}): {problem}; default {_format(default)}")
 
 
 def config_files(config) -> dict[str, str]:
@@ -188,6 +191,9 @@ def build_config(method_name: str, config_cls: type, overrides: dict[str, str]):
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ConfigError(f"--set {key}={text}: method {method_name!r} has no hyperparameter {key!r}{hint}; valid: {valid}")
         values[key] = _coerce(text, hints[key], f"--set {key}={text} (method {method_name!r})")
+    declared = {f.name: f for f in dataclasses.fields(config_cls)}
+    for key, value in values.items():  # each value against its own limits first, then the config's cross-field checks
+        _check_field(method_name, declared[key], value, hints[key], overrides[key])
     try:
         config = config_cls(**values)
     except (TypeError, ValueError) as err:
