@@ -19,7 +19,7 @@ from zsbench.harness.core.errors import UserError
 from zsbench.harness.core.registry import register_dataset
 
 from .base import Dataset, DatasetNotFoundError, FileSplit
-from .local_layouts import COOP_DATASETS_MD, Items, LocalData, MissingDataError  # noqa: F401  (COOP_DATASETS_MD: re-exported)
+from .local_layouts import Items, LocalData, MissingDataError
 from .paths import DATA_ENV, resolve_data_root
 from .records import RECORDS, DatasetRecord
 
@@ -31,9 +31,6 @@ class SourceError(UserError, ValueError):
     """``ZSBENCH_SOURCE`` (or a factory's ``source``) is not one of :data:`SOURCES`."""
 
 
-DatasetSpec = DatasetRecord  # the name callers knew
-#: name -> record (``data pin``, ``data status`` and the tests read it; a test may patch an entry)
-SPECS: dict[str, DatasetRecord] = RECORDS
 
 
 def selected_source(source: str | None = None) -> str:
@@ -150,7 +147,7 @@ def hub_dataset(spec: DatasetRecord) -> Dataset:
 
 def build_dataset(name: str, data_root: Path | str | None = None, source: str | None = None) -> Dataset:
     """The dataset ``name`` from the selected source (see the module docstring)."""
-    spec = SPECS[name]
+    spec = RECORDS[name]
     chosen = selected_source(source)
     if chosen == "hub":
         return hub_dataset(spec)
@@ -175,5 +172,5 @@ def _factory(name: str) -> Callable[..., Dataset]:
     return build
 
 
-for _name in SPECS:
+for _name in RECORDS:
     register_dataset(_name)(_factory(_name))

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import SPECS, inspect_local
+from .catalog import inspect_local
 from .errors import DatasetFormatError
 from .local_layouts import MissingDataError
 from .paths import resolve_data_root
-from .records import DatasetRecord
+from .records import RECORDS, DatasetRecord
 
 
 @dataclass
@@ -34,7 +34,7 @@ class DatasetStatus:
 def dataset_status(data_root: Path | str | None = None) -> list[DatasetStatus]:
     """The status of every catalogued dataset under ``data_root`` (or ``$ZSBENCH_DATA``)."""
     root = resolve_data_root(data_root)
-    return [_status(spec, root) for spec in SPECS.values()]
+    return [_status(spec, root) for spec in RECORDS.values()]
 
 
 def _status(spec: DatasetRecord, root: Path | None) -> DatasetStatus:

@@ -16,7 +16,9 @@ from PIL import Image
 
 from zsbench.datasets import catalog, imagenet
 from zsbench.datasets.base import CorruptImageError, DatasetFormatError
-from zsbench.datasets.catalog import COOP_DATASETS_MD, SPECS, SourceError, build_dataset
+from zsbench.datasets.catalog import SourceError, build_dataset
+from zsbench.datasets.local_layouts import COOP_DATASETS_MD
+from zsbench.datasets.records import RECORDS
 from zsbench.datasets.hub import HubEntry
 from zsbench.datasets.local_layouts import MissingDataError, ZhouSplit
 from zsbench.datasets.status import dataset_status
@@ -147,7 +149,7 @@ def test_a_malformed_split_file_is_reported_not_replaced_by_the_mirror(dtd_root,
 
 
 def test_every_zhou_layout_links_its_own_datasets_md_section():
-    zhou = {name: spec for name, spec in SPECS.items() if isinstance(spec.layout, ZhouSplit)}
+    zhou = {name: spec for name, spec in RECORDS.items() if isinstance(spec.layout, ZhouSplit)}
     assert len(zhou) == 9
     for name, spec in zhou.items():
         assert spec.layout.link.startswith(f"{COOP_DATASETS_MD}#") and spec.layout.link in spec.get, name
@@ -338,7 +340,7 @@ def parquet_repo(path: Path, images: list[bytes], labels: list, names: list[str]
 
 
 def use_mirror(monkeypatch, name: str, entry: HubEntry) -> None:
-    monkeypatch.setitem(SPECS, name, dataclasses.replace(SPECS[name], hub=entry))
+    monkeypatch.setitem(RECORDS, name, dataclasses.replace(RECORDS[name], hub=entry))
 
 
 def test_decompression_bomb_in_a_mirror_names_the_row(tmp_path, monkeypatch):

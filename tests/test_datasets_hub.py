@@ -17,7 +17,8 @@ from PIL import Image
 
 from zsbench.datasets import catalog, imagenet
 from zsbench.datasets.base import CorruptImageError, DatasetFormatError, DatasetNotFoundError
-from zsbench.datasets.catalog import SPECS, build_dataset
+from zsbench.datasets.catalog import build_dataset
+from zsbench.datasets.records import RECORDS
 from zsbench.datasets.hub import HubEntry, resolve_revision
 from zsbench.harness.core.registry import DATASETS
 
@@ -60,7 +61,7 @@ def wds_repo(path: Path, labels: list[int], classnames: list[str] | None) -> Pat
 
 
 def use_mirror(monkeypatch, name: str, entry: HubEntry) -> None:
-    monkeypatch.setitem(SPECS, name, dataclasses.replace(SPECS[name], hub=entry))
+    monkeypatch.setitem(RECORDS, name, dataclasses.replace(RECORDS[name], hub=entry))
 
 
 def test_parquet_mirror_with_classlabel_names(tmp_path, monkeypatch):
@@ -171,7 +172,7 @@ def test_unreachable_mirror_gives_a_fix(tmp_path, monkeypatch):
 
 def test_hub_table_is_declarative_and_pinned_where_known():
     unpinned = set()
-    for name, spec in catalog.SPECS.items():
+    for name, spec in catalog.RECORDS.items():
         entry = spec.hub
         if entry is None:
             continue
@@ -219,7 +220,7 @@ def test_data_pin_lists_each_unpinned_mirror_with_its_commit(monkeypatch):
                         lambda self, repo_id, revision=None: SimpleNamespace(sha=hashlib.sha1(repo_id.encode()).hexdigest()))
     res = CliRunner().invoke(app, ["data", "pin"], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    unpinned = {n: s.hub.repo_id for n, s in catalog.SPECS.items() if s.hub is not None and s.hub.revision is None}
+    unpinned = {n: s.hub.repo_id for n, s in catalog.RECORDS.items() if s.hub is not None and s.hub.revision is None}
     assert len(unpinned) == 4
     for name, repo in unpinned.items():
         line = next(line for line in res.output.splitlines() if f" {name} " in line)

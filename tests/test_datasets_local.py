@@ -12,7 +12,8 @@ from PIL import Image
 
 from zsbench.datasets import imagenet
 from zsbench.datasets.base import CorruptImageError, DatasetFormatError, DatasetNotFoundError
-from zsbench.datasets.catalog import SPECS, SourceError, build_dataset
+from zsbench.datasets.catalog import SourceError, build_dataset
+from zsbench.datasets.records import RECORDS
 from zsbench.datasets.status import dataset_status
 from zsbench.datasets.templates import IMAGENET_TEMPLATES_SELECT
 from zsbench.harness.core.registry import DATASETS, SUITES
@@ -94,7 +95,7 @@ def test_zhou_split_layouts(tmp_path, case):
     assert dataset.classnames == names
     assert dataset.source == f"local:{folder}/{split_file}"
     assert (dataset.train_split, dataset.val_split, dataset.test_split) == ("train", "val", "test")
-    assert dataset.templates == [SPECS[name].template]
+    assert dataset.templates == [RECORDS[name].template]
     assert dataset.imagenet_indices is None and dataset.fewshot_from is None
     for split_name, n in SIZES.items():
         loaded = dataset.split(split_name)
@@ -288,17 +289,17 @@ REAL = {"imagenet", "imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r"
 
 
 def test_every_dataset_is_registered_and_fails_with_a_fix_when_absent(tmp_path):
-    assert REAL <= set(DATASETS.names()) and set(SPECS) == REAL
+    assert REAL <= set(DATASETS.names()) and set(RECORDS) == REAL
     for name in sorted(REAL):
         with pytest.raises(DatasetNotFoundError, match=f"dataset '{name}' not found locally") as err:
             DATASETS.get(name)(tmp_path)
-        assert str(tmp_path / SPECS[name].folder) in str(err.value) and "get it:" in str(err.value)
+        assert str(tmp_path / RECORDS[name].folder) in str(err.value) and "get it:" in str(err.value)
 
 
 def test_suites():
     ood, fine, abs_paper, every = (SUITES.get(n) for n in ("ood", "fine-grained", "abs-paper", "all"))
     variants = ("imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r")
-    assert ood.datasets == ("imagenet", *variants) and all(SPECS[v].fewshot_from == "imagenet" for v in variants)
+    assert ood.datasets == ("imagenet", *variants) and all(RECORDS[v].fewshot_from == "imagenet" for v in variants)
     assert dict(ood.averages) == {"OOD average": variants}
     assert len(fine.datasets) == 11 and dict(fine.averages) == {"Average": fine.datasets}
     assert set(abs_paper.datasets) == {"imagenet", *variants, "cub", "oxford-pets", "dtd", "food101", "places365"}
@@ -313,11 +314,11 @@ def test_templates():
         "itap of a {}.", "a bad photo of the {}.", "a origami {}.", "a photo of the large {}.",
         "a {} in a video game.", "art of the {}.", "a photo of the small {}.",
     )
-    inet_r = SPECS["imagenet-r"].ensemble_templates()
+    inet_r = RECORDS["imagenet-r"].ensemble_templates()
     assert inet_r[0] == "a bad photo of a {}." and len(inet_r) == 80
-    assert len(SPECS["ucf101"].ensemble_templates()) == 48 and SPECS["cub"].ensemble_templates() == ["a photo of a {}, a type of bird."]
+    assert len(RECORDS["ucf101"].ensemble_templates()) == 48 and RECORDS["cub"].ensemble_templates() == ["a photo of a {}, a type of bird."]
     for name in REAL:
-        assert all(t.count("{}") == 1 for t in [SPECS[name].template, *SPECS[name].ensemble_templates()])
+        assert all(t.count("{}") == 1 for t in [RECORDS[name].template, *RECORDS[name].ensemble_templates()])
 
 
 def test_source_must_be_known(tmp_path):
@@ -336,11 +337,11 @@ def test_data_status(tmp_path):
     assert caltech.found and caltech.location == tmp_path / "caltech-101"
     assert caltech.split_file == "split_zhou_Caltech101.json" and caltech.n_classes == 3
     assert caltech.n_images == {"train": 9, "val": 6, "test": 3} and caltech.missing == [] and caltech.fix is None
-    assert SPECS["caltech101"].hub.where.startswith("mteb/Caltech101@011e51e5")  # the mirror the fix text offers
+    assert RECORDS["caltech101"].hub.where.startswith("mteb/Caltech101@011e51e5")  # the mirror the fix text offers
     inet = report["imagenet"]
     assert inet.found and inet.n_images == {"test": 1000} and inet.missing == ["imagenet/images/train"]
     assert "few-shot training only" in inet.fix
     pets = report["oxford-pets"]
     assert not pets.found and pets.missing == ["oxford_pets"] and "DATASETS.md#oxfordpets" in pets.fix
-    assert SPECS["cub"].hub is None and "Hugging Face mirror" not in report["cub"].fix
+    assert RECORDS["cub"].hub is None and "Hugging Face mirror" not in report["cub"].fix
     assert all(not s.found and s.fix for s in dataset_status(None))

@@ -99,10 +99,11 @@ def test_alpha_search_keeps_the_first_best():
 
 
 def test_templates_follow_the_reference():
-    from zsbench.datasets.catalog import SPECS, _dataset
+    from zsbench.datasets.catalog import _dataset
+    from zsbench.datasets.records import RECORDS
     from zsbench.datasets.templates import IMAGENET_TEMPLATES_SELECT
 
-    imagenet = _dataset(SPECS["imagenet"], ["tench"], {}, "test", None)  # ImageNet's record, without its data
+    imagenet = _dataset(RECORDS["imagenet"], ["tench"], {}, "test", None)  # ImageNet's record, without its data
     toy = DATASETS.get("toy")()
     assert text_templates(imagenet) == list(IMAGENET_TEMPLATES_SELECT) and len(text_templates(imagenet)) == 7
     assert text_templates(toy) == toy.templates == ["a picture of a {}."]

@@ -11,6 +11,7 @@ from zsbench.datasets.toy import model as toy_model
 from zsbench.datasets.toy import text as toy_text
 from zsbench.datasets.toy.domains import DOMAINS, PER_CLASS
 from zsbench.datasets.toy.train import TrainConfig, make_batch
+from zsbench.harness.core.hashing import file_sha256
 from zsbench.harness.core.registry import DATASETS
 
 
@@ -77,8 +78,8 @@ def test_committed_artifact_matches_its_training_config_and_loads():
     manifest = toy_model.manifest()
     assert manifest["train_config"] == json.loads(json.dumps(TrainConfig().__dict__))
     assert manifest["train_config_hash"] == TrainConfig().hash()
-    assert toy_model.sha256(toy_model.WEIGHTS_PATH) == manifest["weights_sha256"]
-    assert toy_model.sha256(toy_model.CONFIG_PATH) == manifest["config_sha256"]
+    assert file_sha256(toy_model.WEIGHTS_PATH) == manifest["weights_sha256"]
+    assert file_sha256(toy_model.CONFIG_PATH) == manifest["config_sha256"]
     assert toy_model.BPE_PATH.read_bytes() == toy_model.bpe_file_bytes()  # tokenizer regenerates byte for byte
     assert toy_model.WEIGHTS_PATH.stat().st_size <= 8_000_000
     model, preprocess = toy_model.load()

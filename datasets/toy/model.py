@@ -82,10 +82,6 @@ def tokenizer():
     return open_clip.SimpleTokenizer(bpe_path=str(BPE_PATH), context_length=open_clip.get_model_config(MODEL_NAME)["text_cfg"]["context_length"])
 
 
-def sha256(path: Path) -> str:
-    return file_sha256(path)
-
-
 def manifest() -> dict:
     return json.loads(MANIFEST_PATH.read_text())
 
@@ -102,7 +98,7 @@ class ToyClipLoader(ModelLoader):
     manifest's claim about it), or ``--pretrained PATH`` to a retrained copy."""
 
     def committed_weights_id(self) -> str:
-        return sha256(WEIGHTS_PATH)
+        return file_sha256(WEIGHTS_PATH)
 
     def register_config(self) -> None:
         register()

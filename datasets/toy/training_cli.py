@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from safetensors.torch import save
 
 from zsbench.harness.core.atomic import atomic_write
+from zsbench.harness.core.hashing import file_sha256
 
 from . import model as toy_model
 from .domains import GENERATOR_VERSION
@@ -67,9 +68,9 @@ def train_and_save(steps: int | None = None, output_dir: Path | None = None, con
         "train_config_hash": cfg.hash(),
         "train_seconds": round(seconds, 1),
         "torch_version": torch.__version__,
-        "weights_sha256": toy_model.sha256(weights_path),
-        "bpe_sha256": toy_model.sha256(bpe_path),
-        "config_sha256": toy_model.sha256(toy_model.CONFIG_PATH),
+        "weights_sha256": file_sha256(weights_path),
+        "bpe_sha256": file_sha256(bpe_path),
+        "config_sha256": file_sha256(toy_model.CONFIG_PATH),
     }
     with atomic_write(out_dir / toy_model.MANIFEST_PATH.name) as f:
         f.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())

@@ -272,13 +272,13 @@ def data_status(data_root: Optional[Path] = typer.Option(None, "--data-root")):
 def data_pin():
     """The commit each unpinned Hub mirror's main points to now (needs the network): the revision
     to write into its HubEntry in zsbench/datasets/catalog.py."""
-    from zsbench.datasets.catalog import SPECS
+    from zsbench.datasets.records import RECORDS
     from zsbench.datasets.hub import resolve_revision
 
     table = Table(title="unpinned Hub mirrors")
     for c in ("dataset", "repo", "main is at"):
         table.add_column(c, overflow="fold")
-    for name, spec in SPECS.items():
+    for name, spec in RECORDS.items():
         if spec.hub is not None and spec.hub.revision is None:
             table.add_row(name, spec.hub.repo_id, resolve_revision(name, spec.hub).revision)
     out.print(table)

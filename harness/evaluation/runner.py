@@ -12,31 +12,30 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from zsbench.datasets.fewshot import fewshot_subset
-from zsbench.methods.base import FewShotData, Method, MethodInputs, Need
-
-from zsbench.harness.evaluation import environment
 from zsbench.harness.core.config import build_config, config_files, config_hash, config_json, split_overrides
 from zsbench.harness.core.errors import RunError
-from zsbench.harness.evaluation.run_spec import DEFAULT_SEEDS, RunSpec, check_spec, default_leaderboard_path  # noqa: F401
-from zsbench.harness.evaluation.evaluation_id import eval_id, inputs_hash, task_hash
 from zsbench.harness.core.feature_cache import FeatureCache
 from zsbench.harness.core.hashing import json_sha256
-from zsbench.harness.models.image_features import image_features
-from zsbench.harness.evaluation.latency import Latency, measure
-from zsbench.harness.results.leaderboard import write_leaderboard
-from zsbench.harness.metrics.classification import classification_metrics
-from zsbench.harness.models.loading import DEFAULT_MODEL, DEFAULT_PRETRAINED, check_precision, load_model, resolve_device, weights_identity
-from zsbench.harness.results.predictions import predictions_table, write_predictions
 from zsbench.harness.core.registry import DATASETS, METHODS, SUITES
-from zsbench.harness.results.store import OUTPUT_PREFIX, RunWriter, check_writable, load_results
-from zsbench.harness.metrics.significance import bootstrap_intervals
+from zsbench.harness.models.image_features import image_features
+from zsbench.harness.models.loading import DEFAULT_MODEL, DEFAULT_PRETRAINED, check_precision, load_model, resolve_device, weights_identity
 from zsbench.harness.models.text_encoding import TextEncoder
+from zsbench.datasets.fewshot import fewshot_subset
+from zsbench.methods.base import FewShotData, Method, MethodInputs, Need
+from zsbench.harness.metrics.classification import classification_metrics
+from zsbench.harness.metrics.significance import bootstrap_intervals
+from zsbench.harness.results.leaderboard import write_leaderboard
+from zsbench.harness.results.predictions import predictions_table, write_predictions
+from zsbench.harness.results.store import OUTPUT_PREFIX, RunWriter, check_writable, load_results
+from zsbench.harness.evaluation import environment
+from zsbench.harness.evaluation.evaluation_id import eval_id, inputs_hash, task_hash
+from zsbench.harness.evaluation.latency import Latency, measure
+from zsbench.harness.evaluation.run_spec import RunSpec, check_spec, default_leaderboard_path
 
 
 class RunInterrupted(KeyboardInterrupt):
