@@ -16,9 +16,8 @@ from typing import Callable, Sequence
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .errors import CorruptImageError, DatasetFormatError, DatasetNotFoundError  # noqa: F401  (raised with Dataset; re-exported)
+from .errors import CorruptImageError
 from .traits import Family, FewShotRecipe
-from .suite import Suite  # noqa: F401  (re-exported: the leaderboard and tests import it from here)
 
 
 #: What Pillow raises for an image over its size limit: ``DecompressionBombError`` above twice

@@ -18,7 +18,9 @@ from typing import Callable
 from zsbench.harness.core.errors import UserError
 from zsbench.harness.core.registry import register_dataset
 
-from .base import Dataset, DatasetNotFoundError, FileSplit
+from .base import Dataset, FileSplit
+
+from .errors import DatasetNotFoundError
 from .local_layouts import Items, LocalData, MissingDataError
 from .paths import DATA_ENV, resolve_data_root
 from .records import RECORDS, DatasetRecord

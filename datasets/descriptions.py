@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Sequence
 from zsbench.harness.core import downloads
 from zsbench.harness.core.downloads import DownloadError
 
-from .description_files import ABS_COMMIT, ABS_RAW, CUPL_COMMIT, CUPL_RAW, NAMED_SOURCES, RemoteFile  # noqa: F401  (re-exported)
+from .description_files import NAMED_SOURCES, RemoteFile
 from .errors import DatasetNotFoundError
 from .records import RECORDS
 

@@ -30,8 +30,9 @@ from huggingface_hub import hf_hub_download
 from PIL import Image, UnidentifiedImageError
 
 from . import imagenet, naming
-from .base import DECOMPRESSION_BOMB, CorruptImageError, DatasetFormatError, DatasetNotFoundError, ImageSplit, too_large
-from .hub_entry import HubEntry  # declared apart (records name mirrors without importing this module); callers import it from here
+from .base import DECOMPRESSION_BOMB, ImageSplit, too_large
+from .errors import CorruptImageError, DatasetFormatError, DatasetNotFoundError
+from .hub_entry import HubEntry
 
 
 @dataclass

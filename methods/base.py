@@ -140,7 +140,7 @@ class Method:
     def load_descriptions(self, dataset: "Dataset") -> dict[str, list[str]]:
         """The class descriptions of ``dataset`` this method uses (methods that need descriptions);
         called before any model work. Default: the dataset's own."""
-        from zsbench.datasets.base import DatasetNotFoundError
+        from zsbench.datasets.errors import DatasetNotFoundError
 
         if dataset.descriptions is None:
             raise DatasetNotFoundError(f"method {self.name!r} needs class descriptions and dataset {dataset.name!r} has none")

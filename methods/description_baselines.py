@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from zsbench.harness.core.config import param
 from zsbench.harness.core.registry import register_method
 
-from zsbench.methods import descriptions as desc
+from zsbench.datasets import descriptions as desc
 from zsbench.methods.base import Method, MethodInputs, Need
+from zsbench.methods.descriptions import descriptor_sentence
 from zsbench.methods.heads import linear_head
 
 # Our word source for WaffleCLIP's random-word descriptors: common English words, written for zsbench.
@@ -96,7 +97,7 @@ class DCLIP(DescriptionClassifier):
 
     def class_prompts(self, inputs: MethodInputs) -> list[list[str]]:
         lists = desc.per_class_lists(inputs.descriptions, inputs.classnames)
-        return [[self.config.prompt.format(classname=c, descriptor=desc.descriptor_sentence(d)) for d in ds]
+        return [[self.config.prompt.format(classname=c, descriptor=descriptor_sentence(d)) for d in ds]
                 for c, ds in zip(inputs.classnames, lists)]
 
 
@@ -150,6 +151,6 @@ class WaffleCLIP(DescriptionClassifier):
         prompts = []
         for c in classnames:
             noise = shared if shared is not None else waffle_descriptors(classnames, descriptors, self.config.count, rng)
-            prompts.append([self.config.prompt.format(classname=c.replace("_", " "), descriptor=desc.descriptor_sentence(n))
+            prompts.append([self.config.prompt.format(classname=c.replace("_", " "), descriptor=descriptor_sentence(n))
                             for n in noise])
         return prompts

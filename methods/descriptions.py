@@ -1,17 +1,7 @@
 """The method side of class descriptions: DCLIP's sentence rule (shared by clip-d and waffle).
-
 Where descriptions come from and how class names find them is dataset-side,
-:mod:`zsbench.datasets.descriptions`; its API is re-exported here for the description methods.
-"""
+:mod:`zsbench.datasets.descriptions`."""
 from __future__ import annotations
-
-from zsbench.datasets.descriptions import (  # noqa: F401  (re-exported)
-    Descriptions,
-    DescriptionsError,
-    LabelSpace,
-    load,
-    per_class_lists,
-)
 
 
 def descriptor_sentence(descriptor: str) -> str:

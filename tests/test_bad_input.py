@@ -15,7 +15,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import zsbench
-from zsbench.datasets.base import CorruptImageError, Dataset, FileSplit
+from zsbench.datasets.base import Dataset, FileSplit
+from zsbench.datasets.errors import CorruptImageError
 from zsbench.harness.cli.app import app
 from zsbench.harness.models.loading import ModelLoadError, load_model
 from zsbench.harness.core.registry import DATASETS

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from zsbench.datasets import catalog, imagenet
-from zsbench.datasets.base import CorruptImageError, DatasetFormatError
+from zsbench.datasets.errors import CorruptImageError, DatasetFormatError
 from zsbench.datasets.catalog import SourceError, build_dataset
 from zsbench.datasets.local_layouts import COOP_DATASETS_MD
 from zsbench.datasets.records import RECORDS
-from zsbench.datasets.hub import HubEntry
+from zsbench.datasets.hub_entry import HubEntry
 from zsbench.datasets.local_layouts import MissingDataError, ZhouSplit
 from zsbench.datasets.status import dataset_status
 from zsbench.harness.core.errors import UserError

@@ -16,10 +16,11 @@ import pytest
 from PIL import Image
 
 from zsbench.datasets import catalog, imagenet
-from zsbench.datasets.base import CorruptImageError, DatasetFormatError, DatasetNotFoundError
+from zsbench.datasets.errors import CorruptImageError, DatasetFormatError, DatasetNotFoundError
 from zsbench.datasets.catalog import build_dataset
 from zsbench.datasets.records import RECORDS
-from zsbench.datasets.hub import HubEntry, resolve_revision
+from zsbench.datasets.hub import resolve_revision
+from zsbench.datasets.hub_entry import HubEntry
 from zsbench.harness.core.registry import DATASETS
 
 

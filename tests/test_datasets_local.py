@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from zsbench.datasets import imagenet
-from zsbench.datasets.base import CorruptImageError, DatasetFormatError, DatasetNotFoundError
+from zsbench.datasets.errors import CorruptImageError, DatasetFormatError, DatasetNotFoundError
 from zsbench.datasets.catalog import SourceError, build_dataset
 from zsbench.datasets.records import RECORDS
 from zsbench.datasets.status import dataset_status

@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from zsbench.datasets import description_files
 from zsbench.datasets import descriptions as desc
 from zsbench.datasets import imagenet, naming
 from zsbench.datasets.base import Dataset
@@ -45,7 +46,7 @@ def _remote(**kw) -> desc.RemoteFile:
 
 def _repo_path(remote: desc.RemoteFile) -> tuple[str, str]:
     """(tree fixture, path in that tree) of a source-table URL, which must be at the pinned commit."""
-    for raw, tree in ((desc.CUPL_RAW, "CuPL-719619c.txt"), (desc.ABS_RAW, "ABS-5ba77c6.txt")):
+    for raw, tree in ((description_files.CUPL_RAW, "CuPL-719619c.txt"), (description_files.ABS_RAW, "ABS-5ba77c6.txt")):
         if remote.url.startswith(raw + "/"):
             return tree, remote.url[len(raw) + 1:]
     raise AssertionError(f"{remote.url} is not at the pinned CuPL or ABS commit")
@@ -244,7 +245,7 @@ def test_offline_named_source_error_names_url_and_cache_path(monkeypatch):
     msg = str(err.value)
     path = Path(downloads.cache_path(desc.SOURCES["cupl"]["imagenet"]))
     assert path.parts[-4:] == ("downloads", "CuPL-719619c", "imagenet_prompts", "CuPL_image_prompts.json") and str(path) in msg
-    assert f"sarahpratt/CuPL/{desc.CUPL_COMMIT}/imagenet_prompts/CuPL_image_prompts.json" in msg and "--set descriptions=PATH" in msg
+    assert f"sarahpratt/CuPL/{description_files.CUPL_COMMIT}/imagenet_prompts/CuPL_image_prompts.json" in msg and "--set descriptions=PATH" in msg
 
 
 # --------------------------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ def test_the_named_sources():
         assert desc.SOURCES["cupl-base"][name].url.endswith("/all_prompts/base_prompts/imagenet_prompts_base.json")
         assert desc.SOURCES["cupl-full"][name].url.endswith("/all_prompts/full_prompts/imagenet_prompts_full.json")
     for dataset, remote in desc.SOURCES["cupl"].items():  # ABS's own file where it ships one, else CuPL's full set
-        if dataset not in IMAGENET_FAMILY and not remote.url.startswith(desc.ABS_RAW):
+        if dataset not in IMAGENET_FAMILY and not remote.url.startswith(description_files.ABS_RAW):
             assert remote == desc.SOURCES["cupl-full"][dataset], dataset
 
 
@@ -293,7 +294,7 @@ def test_cupl_on_the_imagenet_family_is_cupls_image_prompts_file(monkeypatch):
         assert abs_tree[f"prompts/{folder}/cupl.json"] == CUPL_IMAGE_PROMPTS_BLOB
     for name in IMAGENET_FAMILY:
         remote = desc.SOURCES["cupl"][name]
-        assert remote.url == f"https://raw.githubusercontent.com/sarahpratt/CuPL/{desc.CUPL_COMMIT}/imagenet_prompts/CuPL_image_prompts.json"
+        assert remote.url == f"https://raw.githubusercontent.com/sarahpratt/CuPL/{description_files.CUPL_COMMIT}/imagenet_prompts/CuPL_image_prompts.json"
         assert remote.checksum == f"git-blob:{CUPL_IMAGE_PROMPTS_BLOB}"
     from zsbench.methods.abs.method import ABS
 

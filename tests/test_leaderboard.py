@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zsbench.datasets.base import Suite
+from zsbench.datasets.suite import Suite
 from zsbench.harness.core import registry
 from zsbench.harness.results.leaderboard import (
     PUBLISHED_CSV,

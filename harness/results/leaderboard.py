@@ -29,7 +29,7 @@ from zsbench.harness.results.store import current_evaluations, legacy_classes, l
 from zsbench.harness.metrics.significance import ALPHA, sign_flip_p
 
 if TYPE_CHECKING:
-    from zsbench.datasets.base import Suite
+    from zsbench.datasets.suite import Suite
 
 PUBLISHED_CSV = "reference/published.csv"  # relative to the results folder
 PUBLISHED_COLUMNS = ["method", "backbone", "dataset", "shots", "acc1", "source"]
