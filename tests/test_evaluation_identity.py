@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 import zsbench
 from zsbench.datasets.toy import model as toy
+from zsbench.harness.core.hashing import file_sha256
 from zsbench.harness.core.registry import DATASETS
 from zsbench.harness.evaluation.runner import Runner, RunSpec
 
@@ -40,12 +41,12 @@ def test_replacing_a_checkpoint_at_the_same_path_is_a_new_evaluation(tmp_path):
     first = run(tmp_path, model="toy-clip", pretrained=str(ckpt))
     again = run(tmp_path, model="toy-clip", pretrained=str(ckpt))
     assert [e.skipped for e in first] == [False] and [e.skipped for e in again] == [True]
-    assert first[0].row["weights_id"] == "sha256:" + toy.sha256(ckpt)
+    assert first[0].row["weights_id"] == "sha256:" + file_sha256(ckpt)
     perturbed_copy(toy.WEIGHTS_PATH, ckpt)  # same path, new bytes
     replaced = run(tmp_path, model="toy-clip", pretrained=str(ckpt))
     assert [e.skipped for e in replaced] == [False]
     assert replaced[0].row["eval_id"] != first[0].row["eval_id"]
-    assert replaced[0].row["weights_id"] == "sha256:" + toy.sha256(ckpt) != first[0].row["weights_id"]
+    assert replaced[0].row["weights_id"] == "sha256:" + file_sha256(ckpt) != first[0].row["weights_id"]
     assert len(zsbench.load_results(tmp_path / "results")) == 2
 
 

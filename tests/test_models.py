@@ -9,8 +9,9 @@ import shutil
 import pytest
 import torch
 
+from zsbench.harness.core.hashing import file_sha256
 from zsbench.harness.models.loading import (ModelLoadError, _is_torchscript_archive, check_precision, load_model, resolve_device,
-                                    weights_identity)
+                                            weights_identity)
 
 
 def test_toy_clip_loads_with_committed_weights(toy_model):
@@ -34,7 +35,7 @@ def test_committed_toy_weights_are_identified_by_their_bytes(tmp_path, monkeypat
     edited = tmp_path / "toy-clip.safetensors"
     save_file(state, str(edited))
     monkeypatch.setattr(toy, "WEIGHTS_PATH", edited)  # the manifest still names the committed file's hash
-    assert load_model("toy-clip", None, "cpu").weights_id == toy.sha256(edited) != committed
+    assert load_model("toy-clip", None, "cpu").weights_id == file_sha256(edited) != committed
 
 
 def test_local_checkpoint_is_identified_by_content(tmp_path, toy_model):
@@ -409,8 +410,8 @@ def test_weights_identity_matches_load_model_for_every_kind(tiny, tiny_openai_ta
     _, root = tiny
     local = str(root / "open_clip.pt")
     cases = {
-        ("toy-clip", None): ("committed", toy.sha256(toy.WEIGHTS_PATH)),
-        ("toy-clip", "openai"): ("committed", toy.sha256(toy.WEIGHTS_PATH)),
+        ("toy-clip", None): ("committed", file_sha256(toy.WEIGHTS_PATH)),
+        ("toy-clip", "openai"): ("committed", file_sha256(toy.WEIGHTS_PATH)),
         (QUICK, local): (local, f"sha256:{file_sha256(local)}"),
         (GELU, "openai"): ("openai", f"{GELU}:openai"),
         (GELU, None): ("none", "random-init"),
