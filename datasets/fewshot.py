@@ -25,7 +25,7 @@ from typing import Sequence
 
 from zsbench.harness.core.atomic import atomic_write
 from zsbench.harness.core.errors import UserError
-from zsbench.harness.core.feature_cache import default_cache_dir
+from zsbench.harness.core.cache_dir import default_cache_dir
 
 from .base import Dataset, ImageSplit, SubsetSplit
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from zsbench.harness.core.atomic import atomic_write
 from zsbench.harness.core.errors import UserError
-from zsbench.harness.core.feature_cache import default_cache_dir
+from zsbench.harness.core.cache_dir import default_cache_dir
 from zsbench.harness.core.hashing import bytes_sha256, git_blob_sha1
 
 CHECKSUM_KINDS = ("sha256", "git-blob")

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from zsbench.harness.core.atomic import atomic_write
+from zsbench.harness.core.cache_dir import default_cache_dir
 
 # Bumped when entries computed before would be wrong under the same key: 2 = OpenAI-tag models
 # built with QuickGELU (open_clip 3.3 builds GELU for e.g. ViT-B-16 + openai unless forced).
 KEY_VERSION = 2
-
-
-def default_cache_dir() -> Path:
-    """``$ZSBENCH_CACHE`` or ``~/.cache/zsbench``: features, few-shot subsets, learned state."""
-    return Path(os.environ.get("ZSBENCH_CACHE") or Path.home() / ".cache" / "zsbench").expanduser()
 
 
 class FeatureCache:
