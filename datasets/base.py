@@ -35,7 +35,10 @@ def too_large(where: str, err: Exception) -> CorruptImageError:
 
 
 class ImageSplit(torch.utils.data.Dataset):
-    """A labelled sequence of images. ``__getitem__`` returns ``(PIL RGB image, label)``."""
+    """A labelled sequence of images. ``__getitem__`` returns ``(PIL RGB image, label)``.
+    ``in_memory``: its images need no reading or decoding (no loader workers are worth starting)."""
+
+    in_memory = False
 
     def __init__(self, labels: Sequence[int], fingerprint: str, name: str = "test"):
         self.labels = torch.as_tensor(list(labels), dtype=torch.long)
@@ -83,6 +86,10 @@ class SubsetSplit(ImageSplit):
         digest = hashlib.sha256(",".join(map(str, self.indices)).encode()).hexdigest()[:16]
         super().__init__(parent.labels[self.indices].tolist(), f"{parent.fingerprint}/subset-{digest}", parent.name)
 
+    @property
+    def in_memory(self) -> bool:
+        return self.parent.in_memory
+
     def image(self, index: int) -> Image.Image:
         return self.parent.image(self.indices[index])
 
@@ -128,6 +135,8 @@ class TensorSplit(ImageSplit):
     """Images held in memory as a uint8 tensor [N, 3, H, W] (the generated toy world); an image's
     id is ``<id_prefix>/<index>``."""
 
+    in_memory = True
+
     def __init__(self, images: torch.Tensor, labels: Sequence[int], fingerprint: str, name: str = "test",
                  id_prefix: str | None = None):
         super().__init__(labels, fingerprint, name)
@@ -141,6 +150,23 @@ class TensorSplit(ImageSplit):
 
     def image(self, index: int) -> Image.Image:
         return Image.fromarray(self.images[index].permute(1, 2, 0).numpy(), mode="RGB")
+
+
+class DecodedSplit(ImageSplit):
+    """Images of another split read and decoded once, held as PIL images (what latency is timed
+    on, so that decoding is excluded); ids, labels and fingerprint are the source's."""
+
+    in_memory = True
+
+    def __init__(self, images: Sequence[Image.Image], source: ImageSplit, indices: Sequence[int]):
+        super().__init__(source.labels[list(indices)].tolist(), f"{source.fingerprint}/decoded", source.name)
+        self.images, self._ids = list(images), [source.image_id(i) for i in indices]
+
+    def image(self, index: int) -> Image.Image:
+        return self.images[index]
+
+    def image_id(self, index: int) -> str:
+        return self._ids[index]
 
 
 @dataclass(frozen=True)

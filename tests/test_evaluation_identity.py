@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 import zsbench
 from zsbench.datasets.toy import model as toy
+from zsbench.harness.results.store import SCHEMA_VERSION
 from zsbench.harness.core.hashing import file_sha256
 from zsbench.harness.core.registry import DATASETS
 from zsbench.harness.evaluation.runner import Runner, RunSpec
@@ -109,7 +110,7 @@ def test_the_same_command_twice_is_the_same_evaluation_with_the_same_numbers(tmp
     assert [{k: e.row[k] for k in keys} for e in a] == [{k: e.row[k] for k in keys} for e in b]
     waffle = [e.row for e in a if e.row["method"] == "waffle"]
     assert len({r["inputs_hash"] for r in waffle}) == 1 and len({r["eval_id"] for r in waffle}) == 2  # seeds share inputs
-    assert all(r["schema_version"] == 2 and r["classes"] == "all" for r in (e.row for e in a))
+    assert all(r["schema_version"] == SCHEMA_VERSION and r["classes"] == "all" for r in (e.row for e in a))
 
 
 def test_a_fully_stored_run_never_loads_the_model(tmp_path, monkeypatch):

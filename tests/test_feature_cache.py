@@ -68,10 +68,15 @@ def test_second_method_and_second_run_do_not_reencode(tmp_path, monkeypatch):
     spec = dict(methods=["clip", "clip-e"], datasets=["toy"], limit=40, latency_images=4, cache_dir=tmp_path / "cache",
                 results_dir=tmp_path / "results")
     Runner(RunSpec(**spec)).run()
-    # 40 images encoded once for both methods, plus 4 warm-up + 4 timed latency images per method
-    assert loaded_models[0].calls == 40 + 2 * 8
+    # 40 images encoded once for both methods; the encoder timed once for both (the latency
+    # protocol): 1 warm-up + 4 single-image calls, and at the split's batch of 40 (one partial
+    # batch, too short to reuse) 1 warm-up + 3 timed batches
+    timing = 1 + 4 + 40 * (1 + 3)
+    assert loaded_models[0].calls == 40 + timing
     Runner(RunSpec(**spec, force=True)).run()
-    assert loaded_models[1].calls == 2 * 8  # features came from the cache
+    assert loaded_models[1].calls == timing  # features came from the cache
+    Runner(RunSpec(**{**spec, "methods": ["clip"]}, force=True)).run()
+    assert loaded_models[2].calls == timing  # one method or two: the encoder is timed once
 
 
 def test_base_to_new_restricts_and_relabels_test_images():

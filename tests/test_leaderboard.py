@@ -32,10 +32,15 @@ CPU = {"device": "cpu", "device_name": "AMD EPYC 7B13", "precision": "fp32", "ba
 GPU = {"device": "cuda", "device_name": "NVIDIA H100", "precision": "fp16", "batch_size": 512}
 
 
-def result(method, dataset, acc1, *, seed=0, shots=0, model="ViT-B-16", config="c0ffee000000", latency=2.0, device=CPU):
+def result(method, dataset, acc1, *, seed=0, shots=0, model="ViT-B-16", config="c0ffee000000", latency=2.0, device=CPU,
+           legacy=False):
+    """A results row whose batch-1 p50 is ``latency`` (its batched per-image time a tenth of it, which
+    the leaderboard must not show); ``legacy``: a row from before the batch-1 protocol (no p50)."""
     row = dict.fromkeys(COLUMNS)
     row.update(method=method, model=model, pretrained="openai", dataset=dataset, split="test", seed=seed)
-    row.update(shots=shots, config_hash=config, acc1=acc1, latency_ms_per_image=latency, **device)
+    batched = latency if legacy or latency is None else latency / 10
+    row.update(shots=shots, config_hash=config, acc1=acc1, latency_ms_per_image=batched,
+               latency_ms_p50=None if legacy else latency, **device)
     return row
 
 
@@ -74,30 +79,49 @@ def test_sections_follow_suite_order_and_skip_suites_without_results():
 def test_cells_averages_seeds_and_latency_are_exact():
     rows = table_rows(render_leaderboard(results(), [DG]), "domain-generalisation")
     assert rows == [
-        "| method | model | pretrained | shots | seeds | imagenet | imagenet-v2 | imagenet-a | OOD avg | latency |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|",
-        # OOD avg = (60.8 + 47.8) / 2; latency = mean over datasets of ms/image = (2 + 3 + 4) / 3
-        "| clip | ViT-B-16 | openai | 0 | 1 | 66.70 | 60.80 | 47.80 | 54.30 | 3.00 ms [1] |",
-        # two seeds on ImageNet (one on -V2: seeds 1-2): mean 71, sample std sqrt(2); no imagenet-a result, so no OOD avg
-        "| coop | ViT-B-16 | openai | 16 | 1–2 | 71.00 ± 1.41 | 64.00 | – | – | 1.50 ms [1][2] |",
+        "| method | model | pretrained | shots | seeds | imagenet | imagenet-v2 | imagenet-a | OOD avg "
+        "| ms/image p50, batch 1 [1] | ms/image p50, batch 1 [2] |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+        # OOD avg = (60.8 + 47.8) / 2; latency = mean over datasets of the p50 = (2 + 3 + 4) / 3
+        "| clip | ViT-B-16 | openai | 0 | 1 | 66.70 | 60.80 | 47.80 | 54.30 | 3.00 | – |",
+        # two seeds on ImageNet (one on -V2: seeds 1-2): mean 71, sample std sqrt(2); no imagenet-a result, so no OOD avg;
+        # seed 1 timed on the CPU, seed 2 on the GPU: one column each, never averaged together
+        "| coop | ViT-B-16 | openai | 16 | 1–2 | 71.00 ± 1.41 | 64.00 | – | – | 1.00 | 3.00 |",
     ]
 
 
 def test_device_legend_lists_each_device_once():
     text = render_leaderboard(results(), [DG])
+    how = "median per-image latency of single-image calls (image decoding excluded), median over seeds"
     assert text.endswith(
-        "\n\nLatency measured on:\n"
-        "- [1] cpu: AMD EPYC 7B13 (fp32, batch 256)\n"
-        "- [2] cuda: NVIDIA H100 (fp16, batch 512)\n"
+        "\n\nLatency columns (the mean over datasets; each column one device and one measure):\n"
+        f"- [1] cpu: AMD EPYC 7B13, fp32: {how}\n"
+        f"- [2] cuda: NVIDIA H100, fp16: {how}\n"
     )
-    assert text.count("Latency measured on:") == 1
+    assert text.count("Latency columns") == 1
+
+
+def test_rows_from_before_the_batch1_protocol_get_their_own_column_and_seeds_take_the_median():
+    df = pd.DataFrame([
+        result("clip", "imagenet", 66.7, seed=1, latency=2.0),
+        result("clip", "imagenet", 66.7, seed=2, latency=9.0),
+        result("clip", "imagenet", 66.7, seed=3, latency=3.0),
+        result("old", "imagenet", 60.0, latency=7.0, legacy=True),
+    ])
+    text = render_leaderboard(df, [DG])
+    rows = table_rows(text, "domain-generalisation")
+    assert rows[0].endswith("| OOD avg | ms/image p50, batch 1 [1] | ms/image batched [2] |")
+    assert rows[2:] == ["| clip | ViT-B-16 | openai | 0 | 3 | 66.70 ± 0.00 | – | – | – | 3.00 | – |",
+                        "| old | ViT-B-16 | openai | 0 | 1 | 60.00 | – | – | – | – | 7.00 |"]
+    assert ("- [2] cpu: AMD EPYC 7B13, fp32: per-image time of a batched run at batch 256 (rows from before the "
+            "batch-1 protocol)") in text
 
 
 def test_config_hash_labels_only_rows_that_need_it():
     rows = table_rows(render_leaderboard(results(), [FEW]), "few-shot")
     assert rows[2:] == [
-        "| clip | RN50 | openai | 0 | 1 | 44.00 | – | – | 2.00 ms [1] |",
-        "| tip (config aaaaaaa) | RN50 | openai | 16 | 1 | 60.00 | 70.00 | 65.00 | 2.00 ms [1] |",
+        "| clip | RN50 | openai | 0 | 1 | 44.00 | – | – | 2.00 |",
+        "| tip (config aaaaaaa) | RN50 | openai | 16 | 1 | 60.00 | 70.00 | 65.00 | 2.00 |",
         "| tip (config bbbbbbb) | RN50 | openai | 16 | 1 | 61.50 | – | – | – |",
     ]
 
@@ -212,7 +236,7 @@ def test_write_then_check_detects_stale_and_fresh_files(tmp_path, registered):
     writer.append({k: v for k, v in result("clip", "dtd", 44.0).items() if v is not None})
 
     up_to_date, diff = check_leaderboard(results_dir, output)
-    assert not up_to_date and "+| clip | ViT-B-16 | openai | 0 | 1 | 44.00 | – | – | 2.00 ms [1] |" in diff
+    assert not up_to_date and "+| clip | ViT-B-16 | openai | 0 | 1 | 44.00 | – | – | 2.00 |" in diff
 
     text = write_leaderboard(results_dir, output)
     assert output.read_bytes() == text.encode("utf-8")
@@ -224,8 +248,8 @@ def test_write_then_check_detects_stale_and_fresh_files(tmp_path, registered):
     up_to_date, diff = check_leaderboard(results_dir, output)
     assert not up_to_date
     assert diff.startswith(f"--- {output} (on disk)\n+++ {output} (rendered from {results_dir})\n")
-    assert "-| clip | ViT-B-16 | openai | 0 | 1 | 44.00 | – | – | 2.00 ms [1] |" in diff
-    assert "+| clip | ViT-B-16 | openai | 0 | 1 | 44.00 | 50.00 | 47.00 | 2.00 ms [1] |" in diff
+    assert "-| clip | ViT-B-16 | openai | 0 | 1 | 44.00 | – | – | 2.00 |" in diff
+    assert "+| clip | ViT-B-16 | openai | 0 | 1 | 44.00 | 50.00 | 47.00 | 2.00 |" in diff
 
     write_leaderboard(results_dir, output)
     output.write_text(output.read_text() + "hand edit\n")
@@ -276,10 +300,10 @@ def test_best_is_bold_and_rows_not_significantly_worse_are_italic(tmp_path, regi
     writer.append({k: v for k, v in result("nopred", "dtd", 60.0).items() if v is not None})  # no predictions: untested
     rows = table_rows(write_leaderboard(results_dir, tmp_path / "LB.md"), "few-shot")
     assert rows[2:] == [
-        "| best | ViT-B-16 | openai | 0 | 1 | **75.00** | – | – | 2.00 ms [1] |",
-        "| close | ViT-B-16 | openai | 0 | 1 | *73.00* | – | – | 2.00 ms [1] |",
-        "| far | ViT-B-16 | openai | 0 | 1 | 50.00 | – | – | 2.00 ms [1] |",
-        "| nopred | ViT-B-16 | openai | 0 | 1 | 60.00 | – | – | 2.00 ms [1] |",
+        "| best | ViT-B-16 | openai | 0 | 1 | **75.00** | – | – | 2.00 |",
+        "| close | ViT-B-16 | openai | 0 | 1 | *73.00* | – | – | 2.00 |",
+        "| far | ViT-B-16 | openai | 0 | 1 | 50.00 | – | – | 2.00 |",
+        "| nopred | ViT-B-16 | openai | 0 | 1 | 60.00 | – | – | 2.00 |",
     ]
     assert len(best) == n and "**bold** is the best mean" in (tmp_path / "LB.md").read_text()
 
@@ -290,7 +314,7 @@ def test_a_changed_input_replaces_the_old_numbers_and_is_counted(tmp_path):
     old_v2 = {**result("clip", "eurosat", 50.0), "inputs_hash": "old", "weights_id": "w1", "timestamp": "2026-11-20T10:00:00+00:00"}
     text = render_leaderboard(pd.DataFrame([old, new, old_v2]), [FEW])
     # the row shows the new weights only: eurosat (old weights) is not averaged with the new dtd
-    assert table_rows(text, "few-shot")[2:] == ["| clip | ViT-B-16 | openai | 0 | 1 | 45.00 | – | – | 2.00 ms [1] |"]
+    assert table_rows(text, "few-shot")[2:] == ["| clip | ViT-B-16 | openai | 0 | 1 | 45.00 | – | – | 2.00 |"]
     assert "Not shown: 2 older evaluation(s) of these rows whose weights or inputs have changed since." in text
 
 

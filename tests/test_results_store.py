@@ -65,6 +65,20 @@ def make_row(**overrides) -> dict:
         "mean_per_class_recall_ci95_low": 41.5,
         "mean_per_class_recall_ci95_high": 46.5,
         "n_train": None,
+        "latency_ms_p50": 2.5,
+        "latency_ms_p95": 3.0,
+        "latency_calls": 64,
+        "latency_batch": 128,
+        "latency_scope": "encoder+head",
+        "decode_ms_per_image": 4.0,
+        "gpu_mem_peak_mb": 1536.0,
+        "cpu_model": "AMD EPYC 9654",
+        "cpu_threads": 16,
+        "cuda_version": "12.8",
+        "cudnn_version": "91002",
+        "gpu_driver": "570.133.20",
+        "workers": 8,
+        "batch_size_source": "auto",
     }
     row.update(overrides)
     if "eval_id" not in overrides:  # one evaluation per (dataset, seed, limit) unless a test says otherwise

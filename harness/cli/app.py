@@ -81,14 +81,14 @@ def run(
     seeds: str = typer.Option(",".join(map(str, DEFAULT_SEEDS)), "--seeds", help="Seeds for stochastic and few-shot methods."),
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda"),
     precision: str = typer.Option("fp32", "--precision", help="fp32|fp16|bf16 (autocast on CUDA)"),
-    batch_size: int = typer.Option(128, "--batch-size"),
+    batch_size: str = typer.Option("auto", "--batch-size", help="Images per batch, or auto: the largest that fits on the GPU (found once, cached), 128 on CPU."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a fixed subset of N test images per dataset."),
     set_: List[str] = typer.Option([], "--set", help="Hyperparameter override key=value or method.key=value (repeatable)."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir"),
     force: bool = typer.Option(False, "--force", help="Re-run evaluations already in the results store."),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Root of local datasets (default: $ZSBENCH_DATA)."),
-    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes for image decoding."),
-    latency_images: int = typer.Option(64, "--latency-images", help="Images timed for the latency columns."),
+    workers: str = typer.Option("auto", "--workers", help="DataLoader worker processes for image decoding, or auto: from the CPUs available (capped at 8)."),
+    latency_images: int = typer.Option(64, "--latency-images", help="Single-image calls timed for the batch-1 latency percentiles (0: no latency columns)."),
     save_logits: bool = typer.Option(False, "--save-logits", help="Also store every image's full logits (fp16) with its predictions."),
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Leaderboard file to regenerate (default: leaderboard.md beside results/)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -111,17 +111,19 @@ def run(
 
     with reporting(progress and sys.stderr.isatty()) as reporter:
         evaluations = Runner(spec, reporter=reporter if progress else None).run()
-    table = Table(title=f"zsbench run ({len(evaluations)} evaluations)")
-    for col in ("method", "dataset", "seed", "shots", "top-1 %", "top-5 %", "ms/image", "status"):
+    table = Table(title=f"zsbench run ({len(evaluations)} evaluations)",
+                  caption="p50 ms: per-image latency at batch 1 (median); img/s: throughput at the run's batch size")
+    for col in ("method", "dataset", "seed", "shots", "top-1 %", "top-5 %", "p50 ms", "img/s", "status"):
         table.add_column(col)
+
+    def number(value, fmt: str) -> str:
+        return "-" if value is None or value != value else format(value, fmt)
+
     for ev in evaluations:
         r = ev.row
-        if ev.skipped:
-            table.add_row(r["method"], r["dataset"], str(r["seed"]), str(r["shots"]), f"{r['acc1']:.2f}", f"{r['acc5']:.2f}",
-                          f"{r['latency_ms_per_image']:.2f}", "already stored")
-        else:
-            table.add_row(r["method"], r["dataset"], str(r["seed"]), str(r["shots"]), f"{r['acc1']:.2f}", f"{r['acc5']:.2f}",
-                          f"{r['latency_ms_per_image']:.2f}", "new")
+        table.add_row(r["method"], r["dataset"], str(r["seed"]), str(r["shots"]), f"{r['acc1']:.2f}", f"{r['acc5']:.2f}",
+                      number(r.get("latency_ms_p50"), ".2f"), number(r.get("images_per_s"), ".0f"),
+                      "already stored" if ev.skipped else "new")
     out.print(table)
 
 
@@ -204,7 +206,7 @@ def results(
         raise typer.BadParameter(f"--format {format!r}: choose table or csv")
     table = Table(title=f"{len(df)} evaluations in {results_dir}")
     cols = ["method", "model", "pretrained", "dataset", "seed", "shots", "classes", "limit", "acc1", "acc5",
-            "latency_ms_per_image", "device"]
+            "latency_ms_p50", "images_per_s", "device"]
     for c in cols:
         table.add_column(c)
     for _, r in df.iterrows():

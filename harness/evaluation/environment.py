@@ -10,18 +10,33 @@ from pathlib import Path
 import torch
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = platform.processor() or "cpu"
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{model} ({torch.get_num_threads()} threads)"
+    return platform.processor() or "cpu"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_model()} ({torch.get_num_threads()} threads)"
+
+
+def device_facts(device: torch.device) -> dict:
+    """What a row records about the device its latency was measured on: its name, the CPU model and
+    torch's CPU threads, and on CUDA the CUDA and cuDNN versions and the driver."""
+    facts = {"device": device.type, "device_name": device_name(device), "cpu_model": cpu_model(),
+             "cpu_threads": torch.get_num_threads(), "cuda_version": None, "cudnn_version": None, "gpu_driver": None}
+    if device.type == "cuda":
+        from zsbench.harness.core.cuda_device import gpu_facts
+
+        facts.update({k: v for k, v in gpu_facts(device).items() if k in facts})
+    return facts
 
 
 @functools.lru_cache(maxsize=None)

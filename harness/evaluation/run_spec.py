@@ -21,13 +21,13 @@ class RunSpec:
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     device: str = "auto"
     precision: str = "fp32"
-    batch_size: int = 128
+    batch_size: int | str = "auto"  # or "auto": harness.models.batch_size
     limit: int | None = None
     overrides: list[str] = field(default_factory=list)
     results_dir: Path = Path("results")
     force: bool = False
     data_root: Path | None = None
-    workers: int = 0
+    workers: int | str = "auto"  # or "auto": harness.models.input_pipeline
     latency_images: int = 64
     leaderboard: Path | None = None
     cache_dir: Path | None = None
@@ -40,14 +40,28 @@ def default_leaderboard_path(results_dir: Path) -> Path:
     return results_dir.parent / "leaderboard.md" if results_dir.name == "results" else results_dir / "leaderboard.md"
 
 
+def auto_or_int(flag: str, value: int | str, low: int) -> int | str:
+    """``auto`` or an integer of at least ``low`` (given as int or text), else a RunError naming ``flag``."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise RunError(f"{flag} {value}: expected auto or an integer of at least {low}") from None
+    if number < low:
+        raise RunError(f"{flag} {value}: must be at least {low} (or auto)")
+    return number
+
+
 def check_spec(spec: RunSpec) -> None:
     """The flags that need no lookup, checked before anything is loaded."""
     if not spec.methods:
         raise RunError("--method: no method given; pass one or more names, e.g. --method clip-e (see `zsbench list methods`)")
     if not spec.seeds:
         raise RunError("--seeds: no seed given; pass comma-separated integers, e.g. --seeds 1,2,3")
-    for flag, value, low in (("--shots", spec.shots, 0), ("--batch-size", spec.batch_size, 1), ("--workers", spec.workers, 0),
-                             ("--latency-images", spec.latency_images, 0)):
+    spec.batch_size = auto_or_int("--batch-size", spec.batch_size, 1)
+    spec.workers = auto_or_int("--workers", spec.workers, 0)
+    for flag, value, low in (("--shots", spec.shots, 0), ("--latency-images", spec.latency_images, 0)):
         if value < low:
             raise RunError(f"{flag} {value}: must be at least {low}")
     if spec.limit is not None and spec.limit < 1:

@@ -22,9 +22,12 @@ from zsbench.harness.core.errors import RunError
 from zsbench.harness.core.feature_cache import FeatureCache
 from zsbench.harness.core.hashing import json_sha256
 from zsbench.harness.core.registry import DATASETS, METHODS, SUITES
+from zsbench.harness.models.batch_size import resolve_batch_size
 from zsbench.harness.models.image_features import image_features
+from zsbench.harness.models.input_pipeline import resolve_workers
 from zsbench.harness.models.loading import DEFAULT_MODEL, DEFAULT_PRETRAINED, check_precision, load_model, resolve_device, weights_identity
 from zsbench.harness.models.text_encoding import TextEncoder
+from zsbench.datasets.base import DecodedSplit
 from zsbench.datasets.fewshot import fewshot_subset
 from zsbench.methods.base import FewShotData, Method, MethodInputs, Need
 from zsbench.harness.metrics.classification import classification_metrics
@@ -34,7 +37,7 @@ from zsbench.harness.results.predictions import predictions_table, write_predict
 from zsbench.harness.results.store import OUTPUT_PREFIX, RunWriter, check_writable, load_results
 from zsbench.harness.evaluation import environment
 from zsbench.harness.evaluation.evaluation_id import eval_id, inputs_hash, task_hash
-from zsbench.harness.evaluation.latency import Latency, measure
+from zsbench.harness.evaluation import latency as protocol
 from zsbench.harness.evaluation.run_spec import RunSpec, check_spec, default_leaderboard_path
 
 
@@ -140,6 +143,11 @@ class Runner:
         self.cache = FeatureCache(spec.cache_dir)
         self.writer: RunWriter | None = None
         self._sources: dict = {}  # datasets few-shot shots are drawn from (built once per run)
+        # the batch that runs: --batch-size, or auto resolved once the model is loaded
+        self.batch_size: int | None = spec.batch_size if isinstance(spec.batch_size, int) else None
+        self._encode_passes: dict[str, list] = {}  # dataset -> (images, seconds) per batch of its test-split encoding
+        self._encoder_timings: dict[tuple, protocol.Timing] = {}  # (model, device, precision, batch) -> encoder timing
+        self._decoded: dict[tuple, tuple] = {}  # (dataset, transformed?) -> (decode seconds per image, images)
 
     def _log(self, message: str) -> None:
         if self.reporter is not None:
@@ -251,11 +259,14 @@ class Runner:
         loaded = text = None
         if todo:
             loaded = load_model(model_name, pretrained, spec.device, spec.precision)
+            self.batch_size = resolve_batch_size(spec.batch_size, loaded, self.cache)
             text = TextEncoder(loaded, self.cache, progress=self.reporter)
             self.writer = RunWriter(spec.results_dir)
         context = {
             "model": model_name, "pretrained": pretrained_label, "weights_id": weights_id, "precision": spec.precision,
-            "batch_size": spec.batch_size, "suite": spec.suite or "", **environment.versions(),
+            "batch_size": self.batch_size, "batch_size_source": "auto" if spec.batch_size == "auto" else "flag",
+            "suite": spec.suite or "", **environment.versions(),
+            **(environment.device_facts(loaded.device) if loaded is not None else {}),
         }
         features: dict[str, torch.Tensor] = {}
         for p in planned:
@@ -264,20 +275,26 @@ class Runner:
                 evaluations.append(Evaluation(stored[p.eval_id], skipped=True))
                 continue
             if Need.IMAGE_FEATURES in p.cls.needs and p.dataset.name not in features:
-                features[p.dataset.name] = image_features(loaded, p.dataset.name, p.split, self.cache, spec.batch_size,
-                                                          spec.workers, progress=self.reporter)
+                passes = self._encode_passes.setdefault(p.dataset.name, [])
+                features[p.dataset.name] = image_features(loaded, p.dataset.name, p.split, self.cache, self.batch_size,
+                                                          spec.workers, progress=self.reporter, batch_seconds=passes)
             row = self._evaluate(p, features.get(p.dataset.name), loaded, text)
-            row.update(context, device=loaded.device.type, device_name=environment.device_name(loaded.device))
+            row.update(context, workers=resolve_workers(spec.workers, p.split))
             row = self.writer.append(row)
             evaluations.append(Evaluation(row))
             self._log(f"{p.method} on {p.dataset.name} (seed {p.seed}): top-1 {row['acc1']:.2f} % "
                       f"[{row['acc1_ci95_low']:.2f}, {row['acc1_ci95_high']:.2f}], "
-                      f"{row['latency_ms_per_image']:.2f} ms/image")
+                      f"{row['latency_ms_p50']:.2f} ms/image (p50, batch 1)")
         write_leaderboard(spec.results_dir, spec.leaderboard or default_leaderboard_path(spec.results_dir))
         return evaluations
 
     def _evaluate(self, p: Planned, features, loaded, text) -> dict:
         start = time.perf_counter()
+        cuda = loaded.device.type == "cuda"
+        if cuda:
+            from zsbench.harness.core.cuda_device import peak_memory_mb, reset_peak_memory
+
+            reset_peak_memory(loaded.device)
         torch.manual_seed(p.seed)
         method = p.cls(p.config)
         if method.resolve_inputs(p.dataset) != p.method_inputs:  # the identity must describe what is used
@@ -293,7 +310,7 @@ class Runner:
             method.fit(inputs)
         setup_seconds = time.perf_counter() - setup_start
         split, features, n_classes = restrict_to_classes(p.split, features, method.class_subset, p.dataset.n_classes)
-        with torch.no_grad():
+        with torch.inference_mode():
             if Need.IMAGE_FEATURES in method.needs:
                 logits = method.logits_from_features(features)
             else:
@@ -302,7 +319,7 @@ class Runner:
         table = predictions_table(p.eval_id, split.image_ids(), split.labels, logits, self.spec.save_logits)
         correct = table["correct"].to_numpy(zero_copy_only=False)
         intervals = bootstrap_intervals(correct, split.labels.numpy())
-        latency = self._latency(method, split, inputs, loaded)
+        latency = self._latency(method, p.dataset.name, split, features, inputs, loaded)
         write_predictions(self.spec.results_dir, table)  # before the row, so a row never lacks its predictions
         return {
             **{f"{OUTPUT_PREFIX}{k}": v for k, v in method.extra_results.items()},
@@ -311,30 +328,50 @@ class Runner:
             **metrics, **intervals, "n_images": len(split), "n_classes": n_classes, "classes": method.classes,
             "n_train": len(p.fewshot.train) if p.fewshot is not None else None,
             "seconds_total": time.perf_counter() - start, "setup_seconds": setup_seconds,
-            "images_per_s": latency.images_per_s, "latency_ms_per_image": latency.ms_per_image,
+            **latency, "gpu_mem_peak_mb": peak_memory_mb(loaded.device) if cuda else None,
             "data_source": p.dataset.source, "eval_id": p.eval_id, "inputs_hash": p.inputs_hash, "task_hash": p.task_hash,
         }
 
     def _encode(self, loaded, split, view: str = "global", transform=None) -> torch.Tensor:
-        return image_features(loaded, split.fingerprint, split, self.cache, self.spec.batch_size, self.spec.workers,
+        if self.batch_size is None:
+            self.batch_size = resolve_batch_size(self.spec.batch_size, loaded, self.cache)
+        return image_features(loaded, split.fingerprint, split, self.cache, self.batch_size, self.spec.workers,
                               view=view, transform=transform, progress=self.reporter)
 
-    @torch.no_grad()
-    def _latency(self, method: Method, split, inputs: MethodInputs, loaded):
-        """Per-image inference cost on the first images of the split, setup excluded: the image
-        encoder plus the head for feature methods, the method's whole image path otherwise."""
+    def _decoded_sample(self, dataset_name: str, split, n: int, transform=None) -> tuple[float, list]:
+        """(decode seconds per image, the first ``n`` images decoded, through ``transform`` when given),
+        once per dataset and kind."""
+        key = (dataset_name, split.fingerprint, transform is not None)
+        if key not in self._decoded or len(self._decoded[key][1]) < n:
+            self._decoded[key] = protocol.decode_seconds(split, n, transform)
+        seconds, images = self._decoded[key]
+        return seconds, images[:n]
+
+    def _encoder_timing(self, loaded, dataset_name: str, pixels: torch.Tensor, n_images: int) -> protocol.Timing:
+        """The image encoder's timing, once per (model, device, precision, batch) in a run, where the
+        batch is the run's, or the split's size when that is smaller (what the evaluation ran at);
+        its throughput from this run's encoding pass of the dataset when that pass was long enough."""
+        batch = min(self.batch_size, n_images)
+        key = (loaded.identity, str(loaded.device), loaded.precision, batch)
+        if key not in self._encoder_timings:
+            from_pass = protocol.pass_throughput(self._encode_passes.get(dataset_name, []), batch)
+            self._encoder_timings[key] = protocol.encoder_timing(loaded, pixels.to(loaded.device), batch, from_pass)
+        return self._encoder_timings[key]
+
+    def _latency(self, method: Method, dataset_name: str, split, features, inputs: MethodInputs, loaded) -> dict:
+        """The latency columns (``harness.evaluation.latency``): the image encoder (timed once per
+        run) plus the method's head for feature methods, the method's whole image path otherwise."""
         n = min(self.spec.latency_images, len(split))
         if n == 0:
-            return Latency(float("nan"), float("nan"))
-        sample = split.subset(range(n))
-        if Need.IMAGE_FEATURES not in method.needs:
-            return measure(lambda: method.logits_from_images(sample, inputs), n, loaded.device)
-        pixels = torch.stack([loaded.preprocess(sample.image(i)) for i in range(n)]).to(loaded.device)
-
-        def run():
-            for start in range(0, n, self.spec.batch_size):
-                with loaded.autocast():
-                    feats = loaded.model.encode_image(pixels[start:start + self.spec.batch_size])
-                method.logits_from_features(torch.nn.functional.normalize(feats.float(), dim=-1))
-
-        return measure(run, n, loaded.device)
+            return protocol.latency_columns(None, "", None)
+        with torch.inference_mode():
+            if Need.IMAGE_FEATURES not in method.needs:
+                batch = max(n, min(self.batch_size, len(split)))
+                decode_s, images = self._decoded_sample(dataset_name, split, batch)
+                sample = DecodedSplit(images, split, range(batch))
+                timing = protocol.whole_timing(method, sample, inputs, n, loaded.device)
+                return protocol.latency_columns(timing, protocol.SCOPE_WHOLE, decode_s)
+            decode_s, pixels = self._decoded_sample(dataset_name, split, n, loaded.preprocess)
+            encoder = self._encoder_timing(loaded, dataset_name, torch.stack(pixels), len(split))
+            head = protocol.head_timing(method, features[:n].to(loaded.device), encoder.batch)
+            return protocol.latency_columns(encoder.then(head), protocol.SCOPE_FEATURES, decode_s)

@@ -100,25 +100,52 @@ def _table(header: list[str], rows: list[list[str]], n_left: int) -> list[str]:
     return [line(header), rule, *(line(r) for r in rows)]
 
 
-def _device_key(row) -> tuple[str, str, str, int]:
+# The measures a latency column can hold: the batch-1 median of the latency protocol, or, for rows
+# written before it (results schema < 3), the per-image time of a batched run.
+P50, BATCHED = "p50", "batched"
+
+
+def _latency_key(row) -> tuple[str, str, str, str, int]:
+    """(measure, device, device name, precision, batch): one latency column per key, so that one
+    column never holds numbers measured on different devices or in different ways."""
+    device, name, precision = _text(row["device"]), _text(row["device_name"]), _text(row["precision"])
+    if "latency_ms_p50" in row and not pd.isna(row["latency_ms_p50"]):
+        return (P50, device, name, precision, 1)
     batch = row["batch_size"]
-    return (_text(row["device"]), _text(row["device_name"]), _text(row["precision"]), -1 if pd.isna(batch) else int(batch))
+    return (BATCHED, device, name, precision, -1 if pd.isna(batch) else int(batch))
 
 
-def _device_label(key: tuple[str, str, str, int]) -> str:
-    device, name, precision, batch = key
+def _latency_value(row, key) -> float:
+    return float(row["latency_ms_p50"] if key[0] == P50 else row["latency_ms_per_image"])
+
+
+def _latency_header(key, marker: int) -> str:
+    return f"ms/image p50, batch 1 [{marker}]" if key[0] == P50 else f"ms/image batched [{marker}]"
+
+
+def _device_label(key) -> str:
+    measure, device, name, precision, batch = key
     where = f"{device}: {name}" if device and name else device or name or "unknown device"
-    details = [d for d in (precision, f"batch {batch}" if batch >= 0 else "") if d]
-    return f"{where} ({', '.join(details)})" if details else where
+    if measure == P50:
+        how = "median per-image latency of single-image calls (image decoding excluded), median over seeds"
+    else:
+        how = f"per-image time of a batched run{f' at batch {batch}' if batch >= 0 else ''} (rows from before the batch-1 protocol)"
+    return f"{where}, {precision or 'unknown precision'}: {how}"
 
 
-def _measured_rows(data: pd.DataFrame, suite: "Suite", devices: dict) -> list[tuple[_Measured, str]]:
-    """The suite's table rows with their latency cells; ``devices`` maps device key -> marker."""
+def _timed(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows["latency_ms_p50"].notna() | rows["latency_ms_per_image"].notna()]
+
+
+def _measured_rows(data: pd.DataFrame, suite: "Suite", columns: dict) -> list[tuple[_Measured, list[str]]]:
+    """The suite's table rows with their latency cells, one per latency column (``columns`` maps
+    latency key -> marker): per dataset the median over seeds, then the mean over datasets."""
     n_configs = data.groupby(_GROUP, sort=False)["config_hash"].nunique()
     rows = []
     for (method, model, pretrained, shots, config), group in data.groupby(_GROUP + ["config_hash"], sort=True):
         short_config = config[:7] if n_configs[(method, model, pretrained, shots)] > 1 else ""
-        means, cells, latencies, eval_ids, seeds = {}, {}, [], {}, {}
+        means, cells, eval_ids, seeds = {}, {}, {}, {}
+        latencies: dict[tuple, list[float]] = {key: [] for key in columns}
         for dataset in suite.datasets:
             rows_d = group[group["dataset"] == dataset]
             acc = rows_d["acc1"].dropna()
@@ -128,16 +155,15 @@ def _measured_rows(data: pd.DataFrame, suite: "Suite", devices: dict) -> list[tu
                 ids = rows_d.loc[acc.index, "eval_id"]
                 eval_ids[dataset] = sorted(ids) if ids.notna().all() else []
                 seeds[dataset] = len(acc)
-            latency = rows_d["latency_ms_per_image"].dropna()
-            if len(latency):
-                latencies.append(float(latency.mean()))
-        timed = group[group["latency_ms_per_image"].notna()]
-        markers = sorted({devices[_device_key(r)] for _, r in timed.iterrows()})
-        latency_cell = MISSING
-        if latencies:
-            latency_cell = f"{sum(latencies) / len(latencies):.2f} ms " + "".join(f"[{m}]" for m in markers)
+            per_key: dict[tuple, list[float]] = {}
+            for _, r in _timed(rows_d).iterrows():
+                key = _latency_key(r)
+                per_key.setdefault(key, []).append(_latency_value(r, key))
+            for key, values in per_key.items():
+                latencies[key].append(float(pd.Series(values).median()))
+        latency_cells = [f"{sum(v) / len(v):.2f}" if v else MISSING for v in latencies.values()]
         rows.append((_Measured(method, model, _text(pretrained), int(shots), short_config, means, cells, eval_ids, seeds),
-                     latency_cell))
+                     latency_cells))
     return rows
 
 
@@ -242,17 +268,17 @@ def _suite_section(data: pd.DataFrame, suite: "Suite", published: pd.DataFrame |
     half = data["classes"]
     base_to_new = _base_to_new_section(data[half != "all"].assign(_half=half[half != "all"]), suite)
     data = data[half == "all"]
-    timed = data[data["latency_ms_per_image"].notna()]
-    keys = sorted({_device_key(r) for _, r in timed.iterrows()})
-    devices = {key: i for i, key in enumerate(keys, start=1)}
-    measured = _measured_rows(data, suite, devices)
+    keys = sorted({_latency_key(r) for _, r in _timed(data).iterrows()}, key=lambda k: (k[0] != P50, k))
+    columns = {key: i for i, key in enumerate(keys, start=1)}
+    measured = _measured_rows(data, suite, columns)
     _mark_ties([m for m, _ in measured], suite.datasets, scores)
-    header = ["method", "model", "pretrained", "shots", "seeds", *suite.datasets, *(n for n, _ in suite.averages), "latency"]
+    header = ["method", "model", "pretrained", "shots", "seeds", *suite.datasets, *(n for n, _ in suite.averages),
+              *(_latency_header(key, i) for key, i in columns.items())]
     rows = [
         [m.label, m.model, m.pretrained, str(m.shots), _seeds_cell(m)]
         + [m.cells.get(d, MISSING) for d in suite.datasets]
         + [_fmt(_average(m.means, ds)) for _, ds in suite.averages]
-        + [latency]
+        + latency
         for m, latency in measured
     ]
     lines = [f"## {suite.name}", ""]
@@ -263,9 +289,9 @@ def _suite_section(data: pd.DataFrame, suite: "Suite", published: pd.DataFrame |
         lines += ["", TIES]
     if superseded:
         lines += ["", f"Not shown: {superseded} older evaluation(s) of these rows whose weights or inputs have changed since."]
-    if devices:
-        lines += ["", "Latency measured on:"]
-        lines += [f"- [{i}] {_device_label(key)}" for key, i in devices.items()]
+    if columns:
+        lines += ["", "Latency columns (the mean over datasets; each column one device and one measure):"]
+        lines += [f"- [{i}] {_device_label(key)}" for key, i in columns.items()]
     if base_to_new:
         lines += ["", *base_to_new]
     if published is not None:
@@ -283,7 +309,7 @@ def render_leaderboard(df: pd.DataFrame, suites: list["Suite"], published: pd.Da
     of ``suites``. ``scores`` gives per-image correctness for the tie marks (None: no marks).
     """
     df = df.copy()
-    for column in ("classes", "eval_id", "inputs_hash", "weights_id", "timestamp", "run_id"):
+    for column in ("classes", "eval_id", "inputs_hash", "weights_id", "timestamp", "run_id", "latency_ms_p50"):
         if column not in df.columns:
             df[column] = None
     legacy = df["classes"].isna()

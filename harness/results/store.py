@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from zsbench.harness.core.atomic import atomic_write
 from zsbench.harness.core.errors import UserError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the latency protocol's columns (batch-1 percentiles, device facts)
 # What a row is about, in words (sorting, display); the evaluation itself is ``eval_id``.
 KEY_COLUMNS = ["method", "model", "pretrained", "dataset", "split", "seed", "shots", "config_hash"]
 # How schema-1 rows (no eval_id) were told apart: their key plus ``limit``.
@@ -80,6 +80,22 @@ SCHEMA = pa.schema(
         ("mean_per_class_recall_ci95_low", pa.float64()),
         ("mean_per_class_recall_ci95_high", pa.float64()),
         ("n_train", pa.int64()),  # few-shot training images drawn (null for zero-shot)
+        # the latency protocol (harness/evaluation/latency.py); images_per_s and latency_ms_per_image
+        # above are the throughput at latency_batch
+        ("latency_ms_p50", pa.float64()),  # per-image latency at batch 1, median over latency_calls calls
+        ("latency_ms_p95", pa.float64()),
+        ("latency_calls", pa.int64()),
+        ("latency_batch", pa.int64()),  # images per call of the throughput measurement
+        ("latency_scope", pa.string()),  # "encoder+head" (timed apart, added) or "whole method"
+        ("decode_ms_per_image", pa.float64()),  # reading + decoding (+ transform) one image, one CPU process
+        ("gpu_mem_peak_mb", pa.float64()),  # peak CUDA memory allocated during the evaluation
+        ("cpu_model", pa.string()),
+        ("cpu_threads", pa.int64()),  # torch's intra-op threads
+        ("cuda_version", pa.string()),
+        ("cudnn_version", pa.string()),
+        ("gpu_driver", pa.string()),
+        ("workers", pa.int64()),  # DataLoader workers that decoded the test images
+        ("batch_size_source", pa.string()),  # "auto" (--batch-size auto) or "flag"
     ]
 )
 COLUMNS = SCHEMA.names
