@@ -26,6 +26,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Inspect the real datasets on 
 toy_app = typer.Typer(no_args_is_help=True, help="The offline toy world and its toy-clip model.")
 app.add_typer(data_app, name="data")
 app.add_typer(toy_app, name="toy")
+bench_app = typer.Typer(help="Benchmarks: a method's cost against its pure model work; the input pipeline against the forward.")
+app.add_typer(bench_app, name="bench")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines: paths and fixes copy-paste
 interrupt_reported = False  # a Ctrl-C whose one-line message was printed (see harness.console)
@@ -286,21 +288,71 @@ def data_pin():
     out.print(table)
 
 
-@app.command()
+def _write_json(path: Optional[Path], payload: dict) -> None:
+    if path is not None:
+        import json
+
+        from zsbench.harness.core.atomic import atomic_write
+
+        with atomic_write(path) as f:
+            f.write((json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode())
+        out.print(f"wrote {path}")
+
+
+@bench_app.callback(invoke_without_command=True)
 @friendly
 def bench(
+    ctx: typer.Context,
     method: str = typer.Option("abs", "--method", help="Method to benchmark (abs)."),
     model: str = typer.Option("ViT-B-16", "--model", help="open_clip architecture, random weights (no download)."),
     images: int = typer.Option(4, "--images"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("cpu", "--device", help="cpu|cuda|cuda:N"),
+    precision: str = typer.Option("fp32", "--precision", help="fp32|fp16|bf16 (fp16/bf16: CUDA autocast)"),
     attention: str = typer.Option("dino", "--attention", help="dino (random weights) or clip"),
+    classes: int = typer.Option(1000, "--classes", help="Classes (x 50 random descriptions each) ABS matches against."),
     repeats: int = typer.Option(2, "--repeats"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
 ):
-    """Seconds per image of a method against the pure model work it needs, and their ratio."""
+    """Seconds per image of a method against the pure model work it needs, and their ratio
+    (`zsbench bench encode`: the input pipeline against the pure forward)."""
+    if ctx.invoked_subcommand is not None:
+        return
     if method not in registry.BENCHMARKS:
         raise RunError(f"--method {method}: no benchmark; available: {', '.join(registry.BENCHMARKS.names())}")
-    result = registry.BENCHMARKS.get(method)(model=model, n_images=images, device=device, attention=attention, repeats=repeats)
+    if images < 1 or classes < 1 or repeats < 1:
+        raise RunError(f"--images {images} --classes {classes} --repeats {repeats}: each must be at least 1")
+    result = registry.BENCHMARKS.get(method)(model=model, n_images=images, device=device, attention=attention,
+                                             repeats=repeats, precision=precision, n_classes=classes)
     out.print(result.summary())
+    _write_json(json_path, result.as_dict())
+
+
+@bench_app.command("encode")
+@friendly
+def bench_encode(
+    model: str = typer.Option("ViT-B-16", "--model", help="open_clip architecture, random weights (no download)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32|fp16|bf16 (fp16/bf16: CUDA autocast)"),
+    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
+    images: int = typer.Option(256, "--images", help="JPEG files of 500x375 to encode (generated once, cached)."),
+    workers: str = typer.Option("0,auto", "--workers", help="DataLoader worker counts to sweep, comma-separated (auto allowed)."),
+    batch_size: str = typer.Option("auto", "--batch-size"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+):
+    """Images/s of the full input pipeline (JPEG files -> features) against the pure model forward on
+    ready tensors of the same batch, and their ratio, per --workers value; with the decode rate per core."""
+    from zsbench.harness.evaluation.run_spec import auto_or_int
+
+    sweep = [auto_or_int("--workers", w, 0) for w in _csv(workers)]
+    if not sweep:
+        raise RunError("--workers: give one or more counts, e.g. --workers 0,4,8,auto")
+    if images < 1:
+        raise RunError(f"--images {images}: must be at least 1")
+    from zsbench.harness.evaluation.bench_encode import bench_encode as run_bench
+
+    result = run_bench(model=model, precision=precision, device=device, n_images=images, workers=sweep,
+                       batch_size=auto_or_int("--batch-size", batch_size, 1))
+    out.print(result.summary())
+    _write_json(json_path, result.as_dict())
 
 
 @toy_app.command("train")

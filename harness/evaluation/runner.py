@@ -279,7 +279,7 @@ class Runner:
                 features[p.dataset.name] = image_features(loaded, p.dataset.name, p.split, self.cache, self.batch_size,
                                                           spec.workers, progress=self.reporter, batch_seconds=passes)
             row = self._evaluate(p, features.get(p.dataset.name), loaded, text)
-            row.update(context, workers=resolve_workers(spec.workers, p.split))
+            row.update(context, workers=resolve_workers(spec.workers, p.split, loaded.device))
             row = self.writer.append(row)
             evaluations.append(Evaluation(row))
             self._log(f"{p.method} on {p.dataset.name} (seed {p.seed}): top-1 {row['acc1']:.2f} % "

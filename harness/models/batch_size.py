@@ -50,13 +50,18 @@ def probe_forward(loaded) -> Callable[[int], None]:
     return attempt
 
 
+def gpu_identity(device: torch.device) -> dict:
+    """What the answer depends on besides the model: the GPU model and its memory."""
+    props = torch.cuda.get_device_properties(device)
+    return {"gpu": props.name, "memory": props.total_memory}
+
+
 def auto_batch_size(loaded, cache: FeatureCache, probe: Callable[[int], object] | None = None) -> int:
     """The batch ``--batch-size auto`` runs with (see the module docstring)."""
     if loaded.device.type != "cuda":
         return CPU_BATCH
-    props = torch.cuda.get_device_properties(loaded.device)
-    key = cache.key(kind="batch-size", model=loaded.identity, precision=loaded.precision, gpu=props.name,
-                    memory=props.total_memory, torch=torch.__version__, max_batch=AUTO_MAX_BATCH)
+    key = cache.key(kind="batch-size", model=loaded.identity, precision=loaded.precision, **gpu_identity(loaded.device),
+                    torch=torch.__version__, max_batch=AUTO_MAX_BATCH)
     payload = cache.get_or_compute(key, lambda: {"batch_size": largest_fitting(probe or probe_forward(loaded),
                                                                                on_oom=torch.cuda.empty_cache)})
     return int(payload["batch_size"])

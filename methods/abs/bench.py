@@ -31,6 +31,7 @@ class BenchResult:
     method: str
     model: str
     device: str
+    precision: str
     attention: str
     n_images: int
     image_size: tuple[int, int]
@@ -49,7 +50,8 @@ class BenchResult:
 
     def summary(self) -> str:
         w, h = self.image_size
-        return (f"{self.method} ({self.model}, random weights, attention={self.attention}, {self.device}, {self.threads} threads, "
+        return (f"{self.method} ({self.model}, random weights, attention={self.attention}, {self.device}, {self.precision}, "
+                f"{self.threads} threads, "
                 f"{self.n_images} images of {w}x{h}, {self.n_classes} classes x {self.n_descriptions} descriptions): "
                 f"{self.method_s_per_image:.2f} s/image; pure model work {self.pure_s_per_image:.2f} s/image; "
                 f"ratio {self.ratio:.3f}")
@@ -62,29 +64,25 @@ def _random_images(n: int, width: int, height: int, seed: int) -> torch.Tensor:
     return ((smooth + 0.1 * torch.randn(n, 3, height, width, generator=g)).clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def random_model(model: str, device: str = "cpu"):
-    """An open_clip model with random weights, as a LoadedModel."""
-    import open_clip
+def random_model(model: str, device: str = "cpu", precision: str = "fp32"):
+    """An open_clip model with random weights (seeded), as a LoadedModel."""
+    from zsbench.harness.models.loading import load_model
 
-    from zsbench.harness.models.loading import LoadedModel, resolve_device
-
-    dev = resolve_device(device)
     torch.manual_seed(0)
-    net, _, preprocess = open_clip.create_model_and_transforms(model, pretrained=None)
-    return LoadedModel(net.to(dev).eval(), preprocess, open_clip.get_tokenizer(model), model, "none", "random-init", dev, "fp32")
+    return load_model(model, None, device, precision)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def bench_abs(model: str = "ViT-B-16", n_images: int = 4, image_size: tuple[int, int] = (500, 375), device: str = "cpu",
               attention: str = "dino", n_classes: int = 1000, n_descriptions: int = 50, repeats: int = 2, seed: int = 1,
-              **config) -> BenchResult:
+              precision: str = "fp32", **config) -> BenchResult:
     """Time ABS and its pure model work (see the module docstring). ``config``: ABS hyperparameters."""
     from zsbench.methods.abs.method import ABS
     from zsbench.methods.base import MethodInputs
 
     from zsbench.harness.models.vit import finish_from_last_block, grid_size
 
-    loaded = random_model(model, device)
+    loaded = random_model(model, device, precision)
     dev, visual = loaded.device, loaded.model.visual
     width, height = image_size
     split = TensorSplit(_random_images(n_images, width, height, seed), [0] * n_images, f"bench/{width}x{height}/{seed}")
@@ -136,7 +134,7 @@ def bench_abs(model: str = "ViT-B-16", n_images: int = 4, image_size: tuple[int,
         for name in (("pure", "method") if r % 2 == 0 else ("method", "pure")):
             best[name] = min(best[name], timed(run_pure if name == "pure" else run_method))
     best_method, best_pure = best["method"], best["pure"]
-    return BenchResult("abs", model, str(dev), method.source, n_images, (width, height), n_classes, n_descriptions,
+    return BenchResult("abs", model, str(dev), precision, method.source, n_images, (width, height), n_classes, n_descriptions,
                        torch.get_num_threads(), best_method / n_images, best_pure / n_images)
 
 
