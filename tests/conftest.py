@@ -26,3 +26,26 @@ def toy_model():
     from zsbench.harness.models.loading import load_model
 
     return load_model("toy-clip", None, "cpu")
+
+
+@pytest.fixture
+def counted_models(monkeypatch):
+    """Every model a Runner loads, each with ``.calls``: the images its image encoder has seen."""
+    from zsbench.harness.evaluation import runner as runner_module
+
+    real_load, models = runner_module.load_model, []
+
+    def load(*args, **kwargs):
+        loaded = real_load(*args, **kwargs)
+        loaded.calls, original = 0, loaded.model.encode_image
+
+        def encode_image(pixels, *a, **k):
+            loaded.calls += len(pixels)
+            return original(pixels, *a, **k)
+
+        loaded.model.encode_image = encode_image
+        models.append(loaded)
+        return loaded
+
+    monkeypatch.setattr(runner_module, "load_model", load)
+    return models

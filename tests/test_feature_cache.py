@@ -45,26 +45,8 @@ def test_unreadable_entry_is_recomputed(tmp_path):
     assert torch.equal(cache.load(key)["features"], torch.arange(3))
 
 
-def test_second_method_and_second_run_do_not_reencode(tmp_path, monkeypatch):
-    from zsbench.harness.evaluation import runner as runner_module
-
-    loaded_models = []
-    real_load = runner_module.load_model
-
-    def counting_load(*args, **kwargs):
-        loaded = real_load(*args, **kwargs)
-        loaded.calls = 0
-        original = loaded.model.encode_image
-
-        def encode_image(pixels, *a, **k):
-            loaded.calls += len(pixels)
-            return original(pixels, *a, **k)
-
-        loaded.model.encode_image = encode_image
-        loaded_models.append(loaded)
-        return loaded
-
-    monkeypatch.setattr(runner_module, "load_model", counting_load)
+def test_second_method_and_second_run_do_not_reencode(tmp_path, counted_models):
+    loaded_models = counted_models
     spec = dict(methods=["clip", "clip-e"], datasets=["toy"], limit=40, latency_images=4, cache_dir=tmp_path / "cache",
                 results_dir=tmp_path / "results")
     Runner(RunSpec(**spec)).run()

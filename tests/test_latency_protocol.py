@@ -10,7 +10,6 @@ import torch
 
 from zsbench.harness.core.timing import percentile, throughput_repeats
 from zsbench.harness.evaluation import latency as protocol
-from zsbench.harness.evaluation import runner as runner_module
 from zsbench.harness.evaluation.runner import Runner, RunSpec
 
 
@@ -46,26 +45,6 @@ def test_encoder_and_head_add_call_by_call():
     assert columns["latency_scope"] == "encoder+head" and columns["latency_batch"] == 64
 
 
-def counting(monkeypatch):
-    """Count the images every loaded model's image encoder sees."""
-    real_load, models = runner_module.load_model, []
-
-    def load(*args, **kwargs):
-        loaded = real_load(*args, **kwargs)
-        loaded.calls, original = 0, loaded.model.encode_image
-
-        def encode_image(pixels, *a, **k):
-            loaded.calls += len(pixels)
-            return original(pixels, *a, **k)
-
-        loaded.model.encode_image = encode_image
-        models.append(loaded)
-        return loaded
-
-    monkeypatch.setattr(runner_module, "load_model", load)
-    return models
-
-
 def test_a_toy_run_writes_the_protocols_columns(tmp_path):
     spec = RunSpec(methods=["clip-e", "abs"], datasets=["toy"], seeds=(1,), limit=24, latency_images=6,
                    results_dir=tmp_path / "results", cache_dir=tmp_path / "cache")
@@ -90,8 +69,8 @@ def test_no_latency_images_means_no_latency_columns(tmp_path):
     assert row["batch_size"] == 4 and row["batch_size_source"] == "flag"
 
 
-def test_a_cold_run_takes_the_encoders_throughput_from_its_own_encoding_pass(tmp_path, monkeypatch):
-    models = counting(monkeypatch)
+def test_a_cold_run_takes_the_encoders_throughput_from_its_own_encoding_pass(tmp_path, counted_models):
+    models = counted_models
     spec = dict(methods=["clip", "clip-e"], datasets=["toy"], limit=40, latency_images=4, batch_size=8,
                 results_dir=tmp_path / "results", cache_dir=tmp_path / "cache")
     Runner(RunSpec(**spec)).run()
