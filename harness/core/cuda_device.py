@@ -62,13 +62,11 @@ def driver_version() -> str:
 
 
 def gpu_facts(device: torch.device) -> dict:
-    props = torch.cuda.get_device_properties(device)
     return {
         "device_name": torch.cuda.get_device_name(device),
         "cuda_version": torch.version.cuda or "",
         "cudnn_version": str(torch.backends.cudnn.version() or ""),
         "gpu_driver": driver_version(),
-        "gpu_mem_total_mb": props.total_memory / 2**20,
     }
 
 

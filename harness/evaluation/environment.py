@@ -35,7 +35,7 @@ def device_facts(device: torch.device) -> dict:
     if device.type == "cuda":
         from zsbench.harness.core.cuda_device import gpu_facts
 
-        facts.update({k: v for k, v in gpu_facts(device).items() if k in facts})
+        facts.update(gpu_facts(device))
     return facts
 
 

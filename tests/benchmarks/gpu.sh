@@ -60,6 +60,7 @@ from pathlib import Path
 import torch
 
 import zsbench
+from zsbench.harness.core.atomic import atomic_write
 
 work, report, device, precision, seconds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 rows = zsbench.load_results(work / "results")
@@ -73,6 +74,7 @@ payload = {
     "abs": json.loads((work / "abs.json").read_text()),
     "toy_run": json.loads(rows[columns].to_json(orient="records")),
 }
-report.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+with atomic_write(report) as f:  # a killed run never leaves half a report
+    f.write((json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
 print(f"wrote {report} ({len(payload['toy_run'])} toy evaluations, {seconds} s)")
 PY
