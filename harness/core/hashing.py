@@ -5,8 +5,10 @@ here, so two spellings of the same content always agree.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,21 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+
+def unchanged_file_sha256(path: str | Path) -> str:
+    """:func:`file_sha256`, computed once per process for a file that has not changed since (same
+    inode, size and modification time). A run asks for its checkpoint's identity when it plans
+    and again when it loads. Hashing a checkpoint takes 0.4 s for ViT-B-32 and over a second for
+    larger models."""
+    st = os.stat(path)
+    return _sha256_of(str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256_of(path: str, inode: int, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)
 
 
 def bytes_sha256(data: bytes) -> str:

@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import zipfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -31,8 +31,9 @@ import open_clip
 import torch
 
 from zsbench.harness.core.errors import UserError
-from zsbench.harness.core.hashing import file_sha256
+from zsbench.harness.core.hashing import unchanged_file_sha256
 from zsbench.harness.core.registry import MODEL_LOADERS
+from zsbench.harness.models.skip_init import no_random_init
 
 DEFAULT_MODEL = "ViT-B-16"
 DEFAULT_PRETRAINED = "openai"
@@ -175,7 +176,7 @@ def _file_weights(pretrained: str) -> _Weights:
                              "(e.g. open_clip_pytorch_model.bin or open_clip_model.safetensors)")
     if not path.is_file():
         raise ModelLoadError(f"--pretrained {pretrained}: no such checkpoint file")
-    return _Weights("file", pretrained, f"sha256:{file_sha256(path)}", path=path)
+    return _Weights("file", pretrained, f"sha256:{unchanged_file_sha256(path)}", path=path)
 
 
 def _is_torchscript_archive(path: Path) -> bool:
@@ -228,8 +229,13 @@ def load_model(name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETR
 
 
 def _create(name: str, pretrained: str | None, hint: str, **kwargs):
+    """open_clip's model with its weights. When weights are named (a tag, a hub id, a file), open_clip
+    must load them strictly (``require_pretrained``), so random initial weights are not drawn first."""
+    weighted = pretrained is not None or name.startswith(open_clip.factory.HF_HUB_PREFIX)
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, **kwargs)
+        with no_random_init() if weighted else nullcontext():
+            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained,
+                                                                         require_pretrained=weighted, **kwargs)
     except Exception as err:  # open_clip raises RuntimeError/OSError subclasses from huggingface_hub
         if _is_offline_error(err):
             raise ModelLoadError(hint) from None
@@ -270,12 +276,15 @@ def _load_local(name: str, weights: _Weights):
 
     if not openai_format:
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(path))
+            with no_random_init():
+                model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(path),
+                                                                             require_pretrained=True)
         except Exception as err:
             raise wrong_architecture(err) from err
         return model, preprocess
-    # open_clip loads the markers strictly (and fails) unless the file is a TorchScript archive
-    with _quiet_random_init_warning():
+    # open_clip loads the markers strictly (and fails) unless the file is a TorchScript archive;
+    # the strict load below overwrites every weight
+    with _quiet_random_init_warning(), no_random_init():
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
     try:
         state = open_clip.factory.load_state_dict(str(path))  # unwraps "state_dict" and "module." as open_clip does
