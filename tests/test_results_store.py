@@ -79,6 +79,7 @@ def make_row(**overrides) -> dict:
         "gpu_driver": "570.133.20",
         "workers": 8,
         "batch_size_source": "auto",
+        "host": "node-07", "slurm_job_id": "4242", "slurm_array_task_id": "3", "shard": "4/8",
     }
     row.update(overrides)
     if "eval_id" not in overrides:  # one evaluation per (dataset, seed, limit) unless a test says otherwise

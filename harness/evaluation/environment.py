@@ -64,3 +64,12 @@ def versions() -> dict[str, str]:
         "torch_version": torch.__version__,
         "open_clip_version": version("open_clip_torch"),
     }
+
+
+def where_it_ran() -> dict:
+    """The host and, under Slurm, the job and array task a row was computed in (to find its logs)."""
+    import os
+    import socket
+
+    return {"host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID"),
+            "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID")}

@@ -32,6 +32,25 @@ class RunSpec:
     leaderboard: Path | None = None
     cache_dir: Path | None = None
     save_logits: bool = False
+    shard: str | None = None  # "I/N": this worker's share of the units (harness.scaleout.units)
+    phase: str = "all"  # all | encode (fill the feature cache only) | evaluate (rows only)
+    write_leaderboard: bool = True  # off for a sweep's array tasks: the sweep renders it once
+
+
+def model_choices(spec: RunSpec) -> list[tuple[str | None, str | None]]:
+    """(model, pretrained) per model of the run: ``--model A,B`` with ``--pretrained X,Y`` paired in
+    order (a single ``--pretrained``, or none, applies to every model)."""
+    models = [m.strip() for m in (spec.model or "").split(",") if m.strip()] or [None]
+    weights = [w.strip() for w in spec.pretrained.split(",")] if spec.pretrained is not None else [None]
+    if len(weights) == 1:
+        weights = weights * len(models)
+    if len(weights) != len(models):
+        raise RunError(f"--pretrained {spec.pretrained}: {len(weights)} weights for {len(models)} models "
+                       f"({spec.model}); give one per model, in the same order, e.g. --model A,B --pretrained X,Y")
+    pairs = list(zip(models, weights))
+    if len(set(pairs)) != len(pairs):
+        raise RunError(f"--model {spec.model} --pretrained {spec.pretrained}: a model is named twice")
+    return pairs
 
 
 def default_leaderboard_path(results_dir: Path) -> Path:
@@ -64,5 +83,11 @@ def check_spec(spec: RunSpec) -> None:
     for flag, value, low in (("--shots", spec.shots, 0), ("--latency-images", spec.latency_images, 0)):
         if value < low:
             raise RunError(f"{flag} {value}: must be at least {low}")
+    if spec.phase not in ("all", "encode", "evaluate"):
+        raise RunError(f"--phase {spec.phase}: expected all, encode or evaluate")
+    from zsbench.harness.scaleout.units import Shard
+
+    Shard.parse(spec.shard)
+    model_choices(spec)
     if spec.limit is not None and spec.limit < 1:
         raise RunError(f"--limit {spec.limit}: must be at least 1 (leave it out to evaluate every test image)")

@@ -7,6 +7,13 @@ flag, a missing dataset or a malformed file fails in seconds. Evaluations alread
 store are skipped unless forced (a run with nothing left to do never loads the model). Each
 finished evaluation's per-image predictions and then its results row are written at once, so an
 interrupted run keeps what it finished; the leaderboard is regenerated at the end.
+
+Several models (``--model A,B``) run one after another, each planned before any of them loads.
+A run may be one shard of a sweep (``--shard I/N``, ``harness.scaleout.units``). It then does
+only its share of the encode units (the test splits' image features) and of the evaluation units.
+With ``--phase`` it does only one of the two kinds. Every evaluation is computed under a claim
+(``harness.core.claims``), and so is every cache entry, so workers whose shards overlap never
+compute a unit twice.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from zsbench.harness.core.claims import ClaimBoard
 from zsbench.harness.core.config import build_config, config_files, config_hash, config_json, split_overrides
 from zsbench.harness.core.errors import RunError
 from zsbench.harness.core.feature_cache import FeatureCache
@@ -33,12 +41,13 @@ from zsbench.methods.base import FewShotData, Method, MethodInputs, Need
 from zsbench.harness.metrics.classification import classification_metrics
 from zsbench.harness.metrics.significance import bootstrap_intervals
 from zsbench.harness.results.leaderboard import write_leaderboard
-from zsbench.harness.results.predictions import predictions_table, write_predictions
-from zsbench.harness.results.store import OUTPUT_PREFIX, RunWriter, check_writable, load_results
+from zsbench.harness.results.predictions import predictions_path, predictions_table, write_predictions
+from zsbench.harness.results.store import OUTPUT_PREFIX, RunWriter, check_writable, completed_evaluations, load_results
 from zsbench.harness.evaluation import environment
 from zsbench.harness.evaluation.evaluation_id import eval_id, inputs_hash, task_hash
 from zsbench.harness.evaluation import latency as protocol
-from zsbench.harness.evaluation.run_spec import RunSpec, check_spec, default_leaderboard_path
+from zsbench.harness.evaluation.run_spec import RunSpec, check_spec, default_leaderboard_path, model_choices
+from zsbench.harness.scaleout.units import ENCODE, EVALUATE, Shard
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -145,7 +154,7 @@ class Runner:
         self._sources: dict = {}  # datasets few-shot shots are drawn from (built once per run)
         # the batch that runs: --batch-size, or auto resolved once the model is loaded
         self.batch_size: int | None = spec.batch_size if isinstance(spec.batch_size, int) else None
-        self._encode_passes: dict[str, list] = {}  # dataset -> (images, seconds) per batch of its test-split encoding
+        self._encode_passes: dict[tuple, list] = {}  # (model, dataset) -> (images, seconds) per batch of its test-split encoding
         self._encoder_timings: dict[tuple, protocol.Timing] = {}  # (model, device, precision, batch) -> encoder timing
         self._decoded: dict[tuple, tuple] = {}  # (dataset, transformed?) -> (decode seconds per image, images)
 
@@ -242,50 +251,91 @@ class Runner:
     def _run(self) -> list[Evaluation]:
         spec = self.spec
         check_spec(spec)
+        shard = Shard.parse(spec.shard)
         classes, configs = self._configs()
         check_precision(spec.precision, resolve_device(spec.device))
         datasets = self._datasets()
         check_writable(spec.results_dir)
         defaults = {d.default_model for d in datasets}
-        model_name = spec.model or (defaults.pop() if len(defaults) == 1 and None not in defaults else DEFAULT_MODEL)
-        pretrained = spec.pretrained if spec.pretrained is not None else (DEFAULT_PRETRAINED if model_name == DEFAULT_MODEL else None)
-        pretrained_label, weights_id = weights_identity(model_name, pretrained)
-        planned = self.plan(classes, configs, datasets, model_name, weights_id)
-
+        default_model = defaults.pop() if len(defaults) == 1 and None not in defaults else DEFAULT_MODEL
+        plans = []  # every model's evaluations, planned before any model loads
+        for model, pretrained in model_choices(spec):
+            model_name = model or default_model
+            if pretrained is None and model_name == DEFAULT_MODEL:
+                pretrained = DEFAULT_PRETRAINED
+            label, weights_id = weights_identity(model_name, pretrained)
+            plans.append((model_name, pretrained, label, weights_id,
+                          self.plan(classes, configs, datasets, model_name, weights_id)))
         stored = {} if spec.force else {r["eval_id"]: r for r in load_results(spec.results_dir).to_dict("records")
                                         if isinstance(r.get("eval_id"), str)}
-        todo = [p for p in planned if p.eval_id not in stored]
+        self.claims = ClaimBoard(Path(spec.results_dir) / ".claims")
         evaluations: list[Evaluation] = []
-        loaded = text = None
-        if todo:
-            loaded = load_model(model_name, pretrained, spec.device, spec.precision)
-            self.batch_size = resolve_batch_size(spec.batch_size, loaded, self.cache)
-            text = TextEncoder(loaded, self.cache, progress=self.reporter)
+        for model_name, pretrained, label, weights_id, planned in plans:
+            evaluations += self._run_model(model_name, pretrained, label, weights_id, planned, stored, shard)
+        if spec.write_leaderboard:
+            write_leaderboard(spec.results_dir, spec.leaderboard or default_leaderboard_path(spec.results_dir))
+        return evaluations
+
+    def _run_model(self, model_name: str, pretrained, label: str, weights_id: str, planned: list[Planned], stored: dict,
+                   shard: Shard) -> list[Evaluation]:
+        """One model's share of the run: its encode units, then its evaluation units, in this shard."""
+        spec = self.spec
+        todo = [p for p in planned if p.eval_id not in stored]
+        encode_units = {}  # dataset -> the planned evaluation whose (limited) test split it encodes
+        if spec.phase != EVALUATE:
+            for p in todo:
+                if Need.IMAGE_FEATURES in p.cls.needs and p.dataset.name not in encode_units and shard.holds(
+                        ENCODE, f"{weights_id}|{spec.precision}|{p.dataset.name}|{p.split.fingerprint}"):
+                    encode_units[p.dataset.name] = p
+        mine = [p for p in planned if shard.holds(EVALUATE, p.eval_id)] if spec.phase != ENCODE else []
+        evaluations = [Evaluation(stored[p.eval_id], skipped=True) for p in mine if p.eval_id in stored]
+        for e in evaluations:
+            self._log(f"skip {e.row['method']} on {e.row['dataset']} (seed {e.row['seed']}): already in "
+                      f"{spec.results_dir} (use --force)")
+        mine = [p for p in mine if p.eval_id not in stored]
+        if not mine and not encode_units:
+            return evaluations  # nothing to compute: the model is never loaded
+        loaded = load_model(model_name, pretrained, spec.device, spec.precision)
+        self.batch_size = resolve_batch_size(spec.batch_size, loaded, self.cache)
+        text = TextEncoder(loaded, self.cache, progress=self.reporter)
+        if self.writer is None:
             self.writer = RunWriter(spec.results_dir)
         context = {
-            "model": model_name, "pretrained": pretrained_label, "weights_id": weights_id, "precision": spec.precision,
+            "model": model_name, "pretrained": label, "weights_id": weights_id, "precision": spec.precision,
             "batch_size": self.batch_size, "batch_size_source": "auto" if spec.batch_size == "auto" else "flag",
-            "suite": spec.suite or "", **environment.versions(),
-            **(environment.device_facts(loaded.device) if loaded is not None else {}),
+            "suite": spec.suite or "", **environment.versions(), **environment.device_facts(loaded.device),
+            **environment.where_it_ran(), "shard": None if shard.whole else str(shard),
         }
         features: dict[str, torch.Tensor] = {}
-        for p in planned:
-            if p.eval_id in stored:
-                self._log(f"skip {p.method} on {p.dataset.name} (seed {p.seed}): already in {spec.results_dir} (use --force)")
-                evaluations.append(Evaluation(stored[p.eval_id], skipped=True))
-                continue
-            if Need.IMAGE_FEATURES in p.cls.needs and p.dataset.name not in features:
-                passes = self._encode_passes.setdefault(p.dataset.name, [])
+
+        def features_of(p: Planned) -> torch.Tensor:
+            if p.dataset.name not in features:  # a cache hit, or encoded under a claim (others wait for it)
+                passes = self._encode_passes.setdefault((loaded.identity, p.dataset.name), [])
                 features[p.dataset.name] = image_features(loaded, p.dataset.name, p.split, self.cache, self.batch_size,
                                                           spec.workers, progress=self.reporter, batch_seconds=passes)
-            row = self._evaluate(p, features.get(p.dataset.name), loaded, text)
-            row.update(context, workers=resolve_workers(spec.workers, p.split, loaded.device))
-            row = self.writer.append(row)
+            return features[p.dataset.name]
+
+        for p in encode_units.values():
+            features_of(p)
+        for p in mine:
+            claim = self.claims.try_claim(EVALUATE, p.eval_id)
+            if claim is None:
+                holder = self.claims.holder(EVALUATE, p.eval_id)
+                self._log(f"skip {p.method} on {p.dataset.name} (seed {p.seed}): another worker "
+                          f"({holder.get('host', '?')}, pid {holder.get('pid', '?')}) is evaluating it")
+                continue
+            with claim:
+                if predictions_path(spec.results_dir, p.eval_id).exists() and not spec.force and \
+                        p.eval_id in completed_evaluations(spec.results_dir):
+                    self._log(f"skip {p.method} on {p.dataset.name} (seed {p.seed}): another worker finished it")
+                    continue
+                row = self._evaluate(p, features_of(p) if Need.IMAGE_FEATURES in p.cls.needs else None, loaded, text)
+                row.update(context, workers=resolve_workers(spec.workers, p.split, loaded.device))
+                row = self.writer.append(row)
             evaluations.append(Evaluation(row))
             self._log(f"{p.method} on {p.dataset.name} (seed {p.seed}): top-1 {row['acc1']:.2f} % "
                       f"[{row['acc1_ci95_low']:.2f}, {row['acc1_ci95_high']:.2f}], "
                       f"{row['latency_ms_p50']:.2f} ms/image (p50, batch 1)")
-        write_leaderboard(spec.results_dir, spec.leaderboard or default_leaderboard_path(spec.results_dir))
         return evaluations
 
     def _evaluate(self, p: Planned, features, loaded, text) -> dict:
@@ -354,7 +404,7 @@ class Runner:
         batch = min(self.batch_size, n_images)
         key = (loaded.identity, str(loaded.device), loaded.precision, batch)
         if key not in self._encoder_timings:
-            from_pass = protocol.pass_throughput(self._encode_passes.get(dataset_name, []), batch)
+            from_pass = protocol.pass_throughput(self._encode_passes.get((loaded.identity, dataset_name), []), batch)
             self._encoder_timings[key] = protocol.encoder_timing(loaded, pixels.to(loaded.device), batch, from_pass)
         return self._encoder_timings[key]
 

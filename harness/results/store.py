@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from zsbench.harness.core.atomic import atomic_write
 from zsbench.harness.core.errors import UserError
 
-SCHEMA_VERSION = 3  # 3: the latency protocol's columns (batch-1 percentiles, device facts)
+SCHEMA_VERSION = 4  # 3: the latency protocol's columns (batch-1 percentiles, device facts); 4: where it ran (host, Slurm job, shard)
 # What a row is about, in words (sorting, display); the evaluation itself is ``eval_id``.
 KEY_COLUMNS = ["method", "model", "pretrained", "dataset", "split", "seed", "shots", "config_hash"]
 # How schema-1 rows (no eval_id) were told apart: their key plus ``limit``.
@@ -96,6 +96,11 @@ SCHEMA = pa.schema(
         ("gpu_driver", pa.string()),
         ("workers", pa.int64()),  # DataLoader workers that decoded the test images
         ("batch_size_source", pa.string()),  # "auto" (--batch-size auto) or "flag"
+        # where it ran (schema 4): to find a sweep task's logs
+        ("host", pa.string()),
+        ("slurm_job_id", pa.string()),  # the array's job id under Slurm (SLURM_ARRAY_JOB_ID, else SLURM_JOB_ID)
+        ("slurm_array_task_id", pa.string()),
+        ("shard", pa.string()),  # "I/N" for a --shard run, null for a whole run
     ]
 )
 COLUMNS = SCHEMA.names
@@ -231,8 +236,9 @@ def _conform(table: pa.Table) -> pa.Table:
 
 def _read_run(path: Path) -> pa.Table | None:
     """A run file conformed to the schema, or None (with a warning) when it cannot be used."""
-    try:
-        table = pq.read_table(path)
+    try:  # through one open handle: a path is stat-ed apart from the read, racing a concurrent rewrite
+        with path.open("rb") as f:
+            table = pq.read_table(f)
     except (pa.ArrowException, OSError, ValueError) as err:
         reason = f"it cannot be read as Parquet ({type(err).__name__}: {err})"
     else:

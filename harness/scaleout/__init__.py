@@ -1,0 +1,1 @@
+"""Scaling a sweep out: units and shards, claims, submitit sweeps, torchrun encoding."""
