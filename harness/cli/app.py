@@ -7,7 +7,9 @@ names it was given are checked, so ``--help``, ``list suites`` and a mistyped na
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
+import typing
 from pathlib import Path
 from typing import List, Optional
 
@@ -71,14 +73,29 @@ def check_names(spec: RunSpec) -> None:
         registry.DATASETS.check(name)
 
 
+def _run_spec(options: dict) -> RunSpec:
+    """The RunSpec of ``run``'s options (``sweep`` takes the same ones), its names checked."""
+    options = dict(options)
+    seeds = options.pop("seeds")
+    try:
+        seed_list = tuple(int(s) for s in _csv(seeds))
+    except ValueError:
+        raise RunError(f"--seeds {seeds}: expected comma-separated integers like 1,2,3") from None
+    options.pop("progress", None)
+    spec = RunSpec(methods=_csv(options.pop("method")), datasets=_csv(options.pop("dataset")), seeds=seed_list,
+                   overrides=list(options.pop("set_")), **options)
+    check_names(spec)
+    return spec
+
+
 @app.command()
 @friendly
 def run(
     method: str = typer.Option(..., "--method", help="Method name(s), comma-separated."),
     suite: Optional[str] = typer.Option(None, "--suite", help="A suite of datasets (see `zsbench list suites`)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name(s), comma-separated."),
-    model: Optional[str] = typer.Option(None, "--model", help="open_clip model name, hf-hub:ID, or toy-clip (default: the datasets' default, else ViT-B-16)."),
-    pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Pretrained tag, checkpoint PATH, or hf-hub:ID (default: openai for ViT-B-16)."),
+    model: Optional[str] = typer.Option(None, "--model", help="open_clip model name(s), hf-hub:ID, or toy-clip, comma-separated (default: the datasets' default, else ViT-B-16)."),
+    pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Pretrained tag, checkpoint PATH, or hf-hub:ID; one per --model, comma-separated (default: openai for ViT-B-16)."),
     shots: int = typer.Option(0, "--shots", help="K for few-shot methods (0: zero-shot)."),
     seeds: str = typer.Option(",".join(map(str, DEFAULT_SEEDS)), "--seeds", help="Seeds for stochastic and few-shot methods."),
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda"),
@@ -93,21 +110,13 @@ def run(
     latency_images: int = typer.Option(64, "--latency-images", help="Single-image calls timed for the batch-1 latency percentiles (0: no latency columns)."),
     save_logits: bool = typer.Option(False, "--save-logits", help="Also store every image's full logits (fp16) with its predictions."),
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Leaderboard file to regenerate (default: leaderboard.md beside results/)."),
+    write_leaderboard: bool = typer.Option(True, "--leaderboard-update/--no-leaderboard", help="Re-render the leaderboard at the end (off for a sweep's array tasks)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: only this shard's units (the N shards together do the whole run)."),
+    phase: str = typer.Option("all", "--phase", help="all | encode (fill the feature cache only) | evaluate."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
     """Evaluate methods on datasets; append the results to the Parquet store and re-render the leaderboard."""
-
-    try:
-        seed_list = tuple(int(s) for s in _csv(seeds))
-    except ValueError:
-        raise RunError(f"--seeds {seeds}: expected comma-separated integers like 1,2,3") from None
-    spec = RunSpec(
-        methods=_csv(method), datasets=_csv(dataset), suite=suite, model=model, pretrained=pretrained, shots=shots,
-        seeds=seed_list, device=device, precision=precision, batch_size=batch_size, limit=limit, overrides=list(set_),
-        results_dir=results_dir, force=force, data_root=data_root, workers=workers, latency_images=latency_images,
-        leaderboard=leaderboard, save_logits=save_logits,
-    )
-    check_names(spec)
+    spec = _run_spec(dict(locals()))
     from zsbench.harness.core.progress import reporting
     from zsbench.harness.evaluation.runner import Runner
 
@@ -127,6 +136,68 @@ def run(
                       number(r.get("latency_ms_p50"), ".2f"), number(r.get("images_per_s"), ".0f"),
                       "already stored" if ev.skipped else "new")
     out.print(table)
+
+
+SWEEP_OWN_RUN_OPTIONS = ("shard", "phase", "write_leaderboard", "progress")  # the sweep sets these per task
+
+
+def with_run_options(fn):
+    """Give ``fn`` every option of ``run`` but those a sweep sets per task (typer reads the signature;
+    the function takes them as ``**run_options``)."""
+    hints = {**typing.get_type_hints(run), **typing.get_type_hints(fn)}
+    shared = [p for name, p in inspect.signature(run).parameters.items() if name not in SWEEP_OWN_RUN_OPTIONS]
+    own = [p for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    fn.__signature__ = inspect.Signature([p.replace(annotation=hints[p.name]) for p in shared + own])
+    fn.__annotations__ = {p.name: hints[p.name] for p in shared + own}
+    return fn
+
+
+@app.command()
+@friendly
+@with_run_options
+def sweep(
+    executor: str = typer.Option("local", "--executor", help="local (processes on this machine) | slurm (job arrays) | debug (in this process, one task at a time)."),
+    jobs: int = typer.Option(2, "--jobs", help="Array tasks per phase (the units are shared out by --shard i/N)."),
+    config: Optional[Path] = typer.Option(None, "--config", help='JSON resources per phase, e.g. {"encode": {"gpus": 1, "time_min": 120}, "evaluate": {"cpus": 4}}; the flags below override it.'),
+    partition: Optional[str] = typer.Option(None, "--partition", help="Slurm partition of the encode and evaluate tasks."),
+    time_min: Optional[int] = typer.Option(None, "--time", help="Minutes per task (default 60)."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", help="GPUs per task (default 0)."),
+    cpus: Optional[int] = typer.Option(None, "--cpus", help="CPUs per task."),
+    mem_gb: Optional[float] = typer.Option(None, "--mem-gb", help="Memory per task, GB."),
+    parallelism: Optional[int] = typer.Option(None, "--parallelism", help="Array tasks running at once (Slurm --array=0-N%P)."),
+    folder: Optional[Path] = typer.Option(None, "--folder", help="submitit's folder for scripts and logs (default: RESULTS_DIR/.sweeps/<time>)."),
+    **run_options,
+):
+    """Run the same selection as `zsbench run` as job arrays (submitit): an encode phase that fills the
+    feature cache, an evaluate phase that writes the rows, then the leaderboard once. Submitting it
+    again does only what is missing."""
+    spec = _run_spec(dict(run_options, shard=None, phase="all", write_leaderboard=False, progress=False))
+    from zsbench.harness.core.registry import METHODS, SUITES
+    from zsbench.harness.evaluation.run_spec import model_choices
+    from zsbench.harness.models.input_pipeline import available_cpus
+    from zsbench.harness.scaleout import sweep as sweeps
+    from zsbench.methods.base import Need
+
+    sweeps.check_sweep(executor, jobs)
+    resources = sweeps.load_resources(config, partition=partition, time_min=time_min, gpus=gpus, cpus=cpus,
+                                      mem_gb=mem_gb, parallelism=parallelism)
+    datasets = SUITES.get(spec.suite).datasets if spec.suite else spec.datasets
+    needs_images = any(Need.IMAGE_FEATURES in METHODS.get(m).needs for m in spec.methods)
+    threads = max(1, available_cpus() // jobs) if executor == "local" else resources["evaluate"].cpus
+    done = sweeps.submit(spec, executor, jobs, folder, resources, needs_images, len(model_choices(spec)), len(datasets),
+                         threads, log=lambda m: err.print(escape(m), highlight=False))
+    if not done.reports:
+        out.print(f"submitted to Slurm; logs in {done.folder}; the leaderboard job writes {done.leaderboard}")
+        return
+    table = Table(title=f"zsbench sweep ({executor}, {jobs} tasks per phase)")
+    for col in ("phase", "shard", "host", "new", "skipped", "cache misses", "seconds"):
+        table.add_column(col)
+    for phase, reports in done.reports.items():
+        for r in reports:
+            table.add_row(phase, r["shard"], r["host"], str(len(r["new"])), str(r["skipped"]), str(r["cache_misses"]),
+                          f"{r['seconds']:.1f}")
+    out.print(table)
+    out.print(f"results in {Path(spec.results_dir).resolve()}; leaderboard {done.leaderboard}")
 
 
 @app.command("list")
