@@ -43,10 +43,12 @@ def resolve_workers(requested: int | str, split=None, device: torch.device | str
     return max(0, min(MAX_AUTO_WORKERS, cpus - 1))
 
 
-def image_loader(split, transform, batch_size: int, workers: int | str, device: torch.device):
-    """Batches of ``(pixels, labels)`` of ``split`` in order, through ``transform``."""
+def image_loader(split, transform, batch_size: int, workers: int | str, device: torch.device, batches=None):
+    """Batches of ``(pixels, labels)`` of ``split`` in order, through ``transform``: consecutive
+    batches of ``batch_size``, or with ``batches`` (lists of image indices) exactly those batches."""
     n_workers = resolve_workers(workers, split, device)
+    batching = {"batch_size": batch_size, "shuffle": False} if batches is None else {"batch_sampler": batches}
     return torch.utils.data.DataLoader(
-        split.with_transform(transform), batch_size=batch_size, shuffle=False, num_workers=n_workers,
+        split.with_transform(transform), **batching, num_workers=n_workers,
         pin_memory=device.type == "cuda", prefetch_factor=PREFETCH_BATCHES if n_workers else None,
     )
