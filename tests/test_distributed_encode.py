@@ -16,9 +16,10 @@ from zsbench.harness.core.feature_cache import FeatureCache
 from zsbench.harness.core.registry import DATASETS
 from zsbench.harness.evaluation.runner import limited
 from zsbench.harness.models.image_features import batch_partition, image_features, image_features_key
+from zsbench.harness.cli import distributed_encode as de_cli
 from zsbench.harness.scaleout import distributed_encode as de
 
-MODULE = "zsbench.harness.scaleout.distributed_encode"
+MODULE = "zsbench.harness.cli.distributed_encode"
 
 
 def free_port() -> int:
@@ -128,6 +129,6 @@ def test_merge_refuses_a_missing_or_foreign_shard(tmp_path):
     (["--dataset", "toy", "--device", "tpu"], "--device 'tpu'"),
 ])
 def test_bad_input_names_the_flag(args, flag):
-    result = CliRunner().invoke(de.app, ["encode", "--model", "toy-clip", *args])
+    result = CliRunner().invoke(de_cli.app, ["encode", "--model", "toy-clip", *args])
     assert result.exit_code == 2, result.output
     assert flag in " ".join(result.output.split())

@@ -2,7 +2,7 @@
 by side and interleaved.
 
 Both are the real command in fresh processes,
-``torchrun --nproc-per-node K -m zsbench.harness.scaleout.distributed_encode encode``, each from an
+``torchrun --nproc-per-node K -m zsbench.harness.cli.distributed_encode encode``, each from an
 empty feature cache and with the default ``--threads auto`` (2 threads for 1 rank, 1 each for 2 ranks
 on 2 cores). Two figures per model:
 - encode images/s: what rank 0 prints as the pass's total, from the first batch to the merged entry;
@@ -33,7 +33,7 @@ import open_clip
 import pytest
 import torch
 
-MODULE = "zsbench.harness.scaleout.distributed_encode"
+MODULE = "zsbench.harness.cli.distributed_encode"
 TOTAL = re.compile(r"total: (\d+) images by (\d+) rank\(s\) in ([\d.]+) s")
 
 
