@@ -18,6 +18,7 @@ from zsbench.harness.evaluation.runner import limited
 from zsbench.harness.models.image_features import batch_partition, image_features, image_features_key
 from zsbench.harness.cli import distributed_encode as de_cli
 from zsbench.harness.scaleout import distributed_encode as de
+from zsbench.harness.scaleout import feature_parts as parts
 
 MODULE = "zsbench.harness.cli.distributed_encode"
 
@@ -78,7 +79,7 @@ def test_two_ranks_fill_the_entry_bitwise_as_one_process(tmp_path, toy_model):
     assert entry["features"].dtype == torch.float32 and entry["features"].shape == expected.shape
     assert torch.equal(entry["features"], expected)
     assert torch.equal(entry["labels"], split.labels)
-    assert not (cache / de.PARTS).exists()
+    assert not (cache / parts.PARTS).exists()
     assert not list((cache / "claims").glob("*.claim"))
 
     mtime = FeatureCache(cache).path(key).stat().st_mtime_ns
@@ -111,14 +112,14 @@ def test_one_process_without_torchrun_writes_the_same_entry(tmp_path, toy_model,
 
 def test_merge_refuses_a_missing_or_foreign_shard(tmp_path):
     one = tmp_path / "rank-0-of-2.pt"
-    de.write_part(one, "image-k", [0], torch.zeros(4, 3), n_images=6, batch_size=4, seconds=0.0)
+    parts.write_part(one, "image-k", [0], torch.zeros(4, 3), n_images=6, batch_size=4, seconds=0.0)
     with pytest.raises(RuntimeError, match=r"batches \[1\] of 2 are in no shard"):
-        de.merge_parts([one], "image-k", 6, 4)
+        parts.merge_parts([one], "image-k", 6, 4)
     with pytest.raises(RuntimeError, match="a shard of another pass"):
-        de.merge_parts([one], "image-other", 6, 4)
+        parts.merge_parts([one], "image-other", 6, 4)
     two = tmp_path / "rank-1-of-2.pt"
-    de.write_part(two, "image-k", [1], torch.ones(2, 3), n_images=6, batch_size=4, seconds=0.0)
-    assert torch.equal(de.merge_parts([two, one], "image-k", 6, 4), torch.cat([torch.zeros(4, 3), torch.ones(2, 3)]))
+    parts.write_part(two, "image-k", [1], torch.ones(2, 3), n_images=6, batch_size=4, seconds=0.0)
+    assert torch.equal(parts.merge_parts([two, one], "image-k", 6, 4), torch.cat([torch.zeros(4, 3), torch.ones(2, 3)]))
 
 
 @pytest.mark.parametrize("args, flag", [

@@ -45,7 +45,7 @@ def stored(results_dir) -> dict:
 
 def test_a_local_sweep_is_the_serial_run(tmp_path, serial):
     spec = selection(tmp_path, "sweep")
-    done = sweeps.submit(spec, "local", jobs=2, needs_images=True, n_datasets=2, threads=1, log=lambda m: None)
+    done = sweeps.submit(spec, "local", jobs=2, needs_images=True, encode_units=2, threads=1, log=lambda m: None)
     assert stored(spec.results_dir) == serial["acc"] and len(serial["acc"]) == 6  # clip x 2 + waffle x 2 x 2
     reports = done.reports
     assert [r["shard"] for r in reports[ENCODE]] == ["1/2", "2/2"] == [r["shard"] for r in reports[EVALUATE]]
@@ -75,7 +75,7 @@ def test_a_sweep_killed_half_way_and_submitted_again_does_only_what_is_missing(t
     claim.write_text(json.dumps({"host": os.uname().nodename, "pid": dead.pid, "token": "killed"}))
     cache_files = {p: p.stat().st_mtime_ns for p in Path(spec.cache_dir).rglob("*.pt")}
 
-    again = sweeps.submit(spec, "local", jobs=2, needs_images=True, n_datasets=2, threads=1, log=lambda m: None)
+    again = sweeps.submit(spec, "local", jobs=2, needs_images=True, encode_units=2, threads=1, log=lambda m: None)
     assert sorted(e for r in again.reports[EVALUATE] for e in r["new"]) == missing
     assert sum(r["cache_misses"] for r in again.reports[ENCODE]) == 0  # the features were all cached
     assert all(p.stat().st_mtime_ns == t for p, t in cache_files.items())
@@ -113,7 +113,7 @@ def test_the_slurm_path_submits_two_arrays_and_a_leaderboard_job_chained_by_afte
     resources = sweeps.load_resources(config, partition="gpu", parallelism=3)
     spec = selection(tmp_path, "sweep")
     done = sweeps.submit(spec, "slurm", jobs=4, folder=tmp_path / "logs", resources=resources, needs_images=True,
-                         n_datasets=2, log=lambda m: None)
+                         encode_units=2, log=lambda m: None)
     encode, evaluate, board = fake_slurm()
     assert "#SBATCH --array=0-1%2" in encode  # 2 encode tasks: at most one per (model, dataset)
     for flag in ("--partition=gpu", "--time=120", "--gpus-per-node=1", "--cpus-per-task=8", "--mem=32GB",

@@ -113,6 +113,7 @@ def run(
     write_leaderboard: bool = typer.Option(True, "--leaderboard-update/--no-leaderboard", help="Re-render the leaderboard at the end (off for a sweep's array tasks)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: only this shard's units (the N shards together do the whole run)."),
     phase: str = typer.Option("all", "--phase", help="all | encode (fill the feature cache only) | evaluate."),
+    encode_chunk: int = typer.Option(10_000, "--encode-chunk", help="Test images per encode unit: a larger split is encoded as image ranges that shards share (0: one unit per split)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
     """Evaluate methods on datasets; append the results to the Parquet store and re-render the leaderboard."""
@@ -172,8 +173,8 @@ def sweep(
     feature cache, an evaluate phase that writes the rows, then the leaderboard once. Submitting it
     again does only what is missing."""
     spec = _run_spec(dict(run_options, shard=None, phase="all", write_leaderboard=False, progress=False))
-    from zsbench.harness.core.registry import METHODS, SUITES
-    from zsbench.harness.evaluation.run_spec import model_choices
+    from zsbench.harness.core.registry import METHODS
+    from zsbench.harness.evaluation.runner import Runner
     from zsbench.harness.models.input_pipeline import available_cpus
     from zsbench.harness.scaleout import sweep as sweeps
     from zsbench.methods.base import Need
@@ -181,10 +182,9 @@ def sweep(
     sweeps.check_sweep(executor, jobs)
     resources = sweeps.load_resources(config, partition=partition, time_min=time_min, gpus=gpus, cpus=cpus,
                                       mem_gb=mem_gb, parallelism=parallelism)
-    datasets = SUITES.get(spec.suite).datasets if spec.suite else spec.datasets
     needs_images = any(Need.IMAGE_FEATURES in METHODS.get(m).needs for m in spec.methods)
     threads = max(1, available_cpus() // jobs) if executor == "local" else resources["evaluate"].cpus
-    done = sweeps.submit(spec, executor, jobs, folder, resources, needs_images, len(model_choices(spec)), len(datasets),
+    done = sweeps.submit(spec, executor, jobs, folder, resources, needs_images, Runner(spec).encode_units_count(),
                          threads, log=lambda m: err.print(escape(m), highlight=False))
     if not done.reports:
         out.print(f"submitted to Slurm; logs in {done.folder}; the leaderboard job writes {done.leaderboard}")

@@ -35,6 +35,7 @@ class RunSpec:
     shard: str | None = None  # "I/N": this worker's share of the units (harness.scaleout.units)
     phase: str = "all"  # all | encode (fill the feature cache only) | evaluate (rows only)
     write_leaderboard: bool = True  # off for a sweep's array tasks: the sweep renders it once
+    encode_chunk: int = 10_000  # test images per encode unit (harness.scaleout.encode_ranges); 0: one unit per split
 
 
 def model_choices(spec: RunSpec) -> list[tuple[str | None, str | None]]:
@@ -80,7 +81,8 @@ def check_spec(spec: RunSpec) -> None:
         raise RunError("--seeds: no seed given; pass comma-separated integers, e.g. --seeds 1,2,3")
     spec.batch_size = auto_or_int("--batch-size", spec.batch_size, 1)
     spec.workers = auto_or_int("--workers", spec.workers, 0)
-    for flag, value, low in (("--shots", spec.shots, 0), ("--latency-images", spec.latency_images, 0)):
+    for flag, value, low in (("--shots", spec.shots, 0), ("--latency-images", spec.latency_images, 0),
+                             ("--encode-chunk", spec.encode_chunk, 0)):
         if value < low:
             raise RunError(f"{flag} {value}: must be at least {low}")
     if spec.phase not in ("all", "encode", "evaluate"):

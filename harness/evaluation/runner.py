@@ -47,6 +47,7 @@ from zsbench.harness.evaluation import environment
 from zsbench.harness.evaluation.evaluation_id import eval_id, inputs_hash, task_hash
 from zsbench.harness.evaluation import latency as protocol
 from zsbench.harness.evaluation.run_spec import RunSpec, check_spec, default_leaderboard_path, model_choices
+from zsbench.harness.scaleout.encode_ranges import RangedEncoding, range_count
 from zsbench.harness.scaleout.units import ENCODE, EVALUATE, Shard
 
 
@@ -106,6 +107,14 @@ def target_classes(dataset, source) -> list[int]:
         raise RunError(f"dataset {dataset.name!r} trains on {source.name!r}, where classes {ambiguous[:5]} are not unique "
                        "by name; give the dataset imagenet_indices (or the same class list) so classes map by index")
     return [position[c] for c in dataset.classnames]
+
+
+def encode_unit_keys(weights_id: str, spec: RunSpec, p) -> list[str]:
+    """The keys of the encode units of ``p``'s test split: one, or one per image range of a split
+    larger than ``--encode-chunk`` (``harness.scaleout.encode_ranges``)."""
+    base = f"{weights_id}|{spec.precision}|{p.dataset.name}|{p.split.fingerprint}"
+    n = range_count(len(p.split), spec.encode_chunk)
+    return [base] if n == 1 else [f"{base}|range {i}/{n}" for i in range(n)]
 
 
 def descriptions_hash(descriptions) -> str:
@@ -173,6 +182,13 @@ class Runner:
                                  Path(self.spec.results_dir)) from None
 
     # ------------------------------------------------------------------------------ planning
+
+    def encode_units_count(self) -> int:
+        """How many encode units the run has at most (every model's test splits, large ones as image
+        ranges), before any model loads: a sweep's encode array needs no more tasks."""
+        check_spec(self.spec)
+        splits = [self._test_split(d)[0] for d in self._datasets()]
+        return len(model_choices(self.spec)) * sum(range_count(len(s), self.spec.encode_chunk) for s in splits)
 
     def _configs(self) -> tuple[dict[str, type[Method]], dict]:
         spec = self.spec
@@ -281,12 +297,13 @@ class Runner:
         """One model's share of the run: its encode units, then its evaluation units, in this shard."""
         spec = self.spec
         todo = [p for p in planned if p.eval_id not in stored]
-        encode_units = {}  # dataset -> the planned evaluation whose (limited) test split it encodes
+        encode_units = {}  # dataset -> (the planned evaluation whose test split it encodes, this shard's ranges)
         if spec.phase != EVALUATE:
             for p in todo:
-                if Need.IMAGE_FEATURES in p.cls.needs and p.dataset.name not in encode_units and shard.holds(
-                        ENCODE, f"{weights_id}|{spec.precision}|{p.dataset.name}|{p.split.fingerprint}"):
-                    encode_units[p.dataset.name] = p
+                if Need.IMAGE_FEATURES in p.cls.needs and p.dataset.name not in encode_units:
+                    ranges = [i for i, key in enumerate(encode_unit_keys(weights_id, spec, p)) if shard.holds(ENCODE, key)]
+                    if ranges:
+                        encode_units[p.dataset.name] = (p, ranges)
         mine = [p for p in planned if shard.holds(EVALUATE, p.eval_id)] if spec.phase != ENCODE else []
         evaluations = [Evaluation(stored[p.eval_id], skipped=True) for p in mine if p.eval_id in stored]
         for e in evaluations:
@@ -308,15 +325,27 @@ class Runner:
         }
         features: dict[str, torch.Tensor] = {}
 
+        def ranged(p: Planned) -> RangedEncoding:
+            return RangedEncoding(loaded, p.dataset.name, p.split, self.cache, self.batch_size,
+                                  range_count(len(p.split), spec.encode_chunk), spec.workers, self.reporter,
+                                  self._encode_passes.setdefault((loaded.identity, p.dataset.name), []))
+
         def features_of(p: Planned) -> torch.Tensor:
             if p.dataset.name not in features:  # a cache hit, or encoded under a claim (others wait for it)
-                passes = self._encode_passes.setdefault((loaded.identity, p.dataset.name), [])
-                features[p.dataset.name] = image_features(loaded, p.dataset.name, p.split, self.cache, self.batch_size,
-                                                          spec.workers, progress=self.reporter, batch_seconds=passes)
+                if range_count(len(p.split), spec.encode_chunk) > 1:
+                    features[p.dataset.name] = ranged(p).features()
+                else:
+                    passes = self._encode_passes.setdefault((loaded.identity, p.dataset.name), [])
+                    features[p.dataset.name] = image_features(loaded, p.dataset.name, p.split, self.cache,
+                                                              self.batch_size, spec.workers, progress=self.reporter,
+                                                              batch_seconds=passes)
             return features[p.dataset.name]
 
-        for p in encode_units.values():
-            features_of(p)
+        for p, ranges in encode_units.values():
+            if range_count(len(p.split), spec.encode_chunk) > 1:
+                ranged(p).encode_some(ranges)  # this shard's image ranges, merged once all are written
+            else:
+                features_of(p)
         for p in mine:
             claim = self.claims.try_claim(EVALUATE, p.eval_id)
             if claim is None:

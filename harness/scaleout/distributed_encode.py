@@ -47,7 +47,6 @@ import torch
 import torch.distributed as dist
 from torch.utils.data.distributed import DistributedSampler
 
-from zsbench.harness.core.atomic import atomic_write
 from zsbench.harness.core.claims import POLL_S
 from zsbench.harness.core.errors import RunError
 from zsbench.harness.core.feature_cache import FeatureCache
@@ -57,9 +56,9 @@ from zsbench.harness.evaluation.runner import limited
 from zsbench.harness.models.batch_size import resolve_batch_size
 from zsbench.harness.models.image_features import batch_partition, encode_images, image_features_key
 from zsbench.harness.models.input_pipeline import available_cpus, resolve_workers
+from zsbench.harness.scaleout.feature_parts import PARTS, merge_parts, write_part
 from zsbench.harness.models.loading import DEFAULT_MODEL, DEFAULT_PRETRAINED, check_precision, load_model, resolve_device
 
-PARTS = "parts"  # <cache>/parts/<key>/rank-<r>-of-<K>.pt while a data-parallel pass runs
 
 
 class RankBatches(DistributedSampler):
@@ -159,33 +158,6 @@ def encode_split(dataset_name: str, data_root: Path | None, limit: int | None):
 
 def part_path(cache, key: str, rank: int, world_size: int) -> Path:
     return cache.root / PARTS / key / f"rank-{rank}-of-{world_size}.pt"
-
-
-def write_part(path: Path, key: str, batches: list[int], features, n_images: int, batch_size: int, seconds: float) -> None:
-    with atomic_write(path) as f:
-        torch.save({"key": key, "batches": torch.tensor(batches, dtype=torch.long), "features": features,
-                    "n_images": n_images, "batch_size": batch_size, "seconds": seconds}, f)
-
-
-def merge_parts(paths: list[Path], key: str, n_images: int, batch_size: int) -> torch.Tensor:
-    """[n_images, D] features in batch order from the shard files of one pass; every batch must be
-    in exactly one shard."""
-    partition = batch_partition(n_images, batch_size)
-    rows: list = [None] * len(partition)
-    for path in paths:
-        part = torch.load(path, map_location="cpu", weights_only=True)
-        if part["key"] != key or part["n_images"] != n_images or part["batch_size"] != batch_size:
-            raise RuntimeError(f"{path}: a shard of another pass (key, images or batch size differ)")
-        offset = 0
-        for j in part["batches"].tolist():
-            if rows[j] is not None:
-                raise RuntimeError(f"{path}: batch {j} is in two shards")
-            rows[j] = part["features"][offset:offset + len(partition[j])]
-            offset += len(partition[j])
-    missing = [j for j, r in enumerate(rows) if r is None]
-    if missing:
-        raise RuntimeError(f"batches {missing[:10]} of {len(partition)} are in no shard under {paths[0].parent}")
-    return torch.cat(rows)
 
 
 def claim_or_wait(cache, key: str):

@@ -175,10 +175,10 @@ def task_specs(spec: RunSpec, phase: str, tasks: int) -> list[RunSpec]:
             for i in range(1, tasks + 1)]
 
 
-def encode_tasks(spec: RunSpec, jobs: int, needs_images: bool, n_models: int, n_datasets: int) -> int:
+def encode_tasks(jobs: int, needs_images: bool, encode_units: int) -> int:
     """Tasks of the encode phase: none when no method reads cached image features; else at most one
-    per (model, dataset), the most encode units there can be."""
-    return min(jobs, n_models * n_datasets) if needs_images else 0
+    per encode unit (a (model, dataset) split, or one image range of a large one)."""
+    return min(jobs, encode_units) if needs_images else 0
 
 
 def check_sweep(executor: str, jobs: int) -> None:
@@ -189,8 +189,8 @@ def check_sweep(executor: str, jobs: int) -> None:
 
 
 def submit(spec: RunSpec, executor: str = "local", jobs: int = 2, folder: Path | None = None,
-           resources: dict[str, Resources] | None = None, needs_images: bool = True, n_models: int = 1,
-           n_datasets: int = 1, threads: int | None = None, log=print) -> Sweep:
+           resources: dict[str, Resources] | None = None, needs_images: bool = True, encode_units: int = 1,
+           threads: int | None = None, log=print) -> Sweep:
     """Submit the sweep's phases. Slurm: the three submissions chained by ``afterok`` dependencies,
     then return. Local and debug: run them in turn, waiting for each, then render the leaderboard."""
     check_sweep(executor, jobs)
@@ -199,7 +199,7 @@ def submit(spec: RunSpec, executor: str = "local", jobs: int = 2, folder: Path |
     folder = Path(folder or Path(spec.results_dir) / ".sweeps" / time.strftime("%Y%m%dT%H%M%S")).resolve()
     sweep = Sweep(executor, folder)
     waits = executor != "slurm"
-    arrays = [(ENCODE, encode_tasks(spec, jobs, needs_images, n_models, n_datasets)), (EVALUATE, jobs)]
+    arrays = [(ENCODE, encode_tasks(jobs, needs_images, encode_units)), (EVALUATE, jobs)]
     dependency = None
     for phase, count in arrays:
         if not count:
