@@ -119,12 +119,13 @@ def run(
     spec = _run_spec(dict(locals()))
     from zsbench.harness.core.progress import reporting
 
-    if progress:  # the imports below (torch, open_clip, datasets) take seconds: say so
+    live = progress and sys.stderr.isatty()  # bars and status lines on a terminal only: logs stay clean
+    if live:  # the imports below (torch, open_clip, datasets) take seconds: say so
         err.print("loading zsbench's evaluation stack (torch, open_clip) ...", highlight=False)
     from zsbench.harness.evaluation.runner import Runner
 
-    with reporting(progress and sys.stderr.isatty()) as reporter:
-        if progress:
+    with reporting(live) as reporter:
+        if live:
             reporter.log("planning the evaluations (datasets, input files, few-shot subsets) ...")
         runner = Runner(spec, reporter=reporter if progress else None)
         evaluations = runner.run()
