@@ -213,6 +213,7 @@ class Dataset:
     family: Family | None = None  # see zsbench.datasets.traits
     fewshot_templates: list[str] | None = None  # templates of few-shot text heads (GDA's); None: ``templates``
     fewshot_recipe: FewShotRecipe = "default"  # see zsbench.datasets.traits
+    test_size: int | None = None  # test images, where known without reading the split (listings)
 
     @property
     def n_classes(self) -> int:

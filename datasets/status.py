@@ -61,3 +61,45 @@ def _status(spec: DatasetRecord, root: Path | None) -> DatasetStatus:
         status.n_images[name] = len(paths)
     status.found = "test" in status.n_images
     return status
+
+
+@dataclass
+class DatasetListing:
+    """One row of ``zsbench list datasets``: what a dataset is, and whether it can run here."""
+
+    name: str
+    n_classes: int | None
+    test_size: int | None
+    family: str | None
+    here: str  # "yes", "no", "generated", ...
+
+
+def dataset_listing(data_root: Path | str | None = None, names: list[str] | None = None) -> list[DatasetListing]:
+    """Every registered dataset (or ``names``): class count and test size where known without
+    downloading (a real dataset's once its local data is here), its family, whether it is here.
+    Real datasets are only inspected (their test split's file list), never loaded."""
+    from zsbench.harness.core.registry import DATASETS
+
+    root = resolve_data_root(data_root)
+    rows = []
+    for name in names if names is not None else [n for n, _ in DATASETS.items()]:
+        spec = RECORDS.get(name)
+        if spec is None:  # a generated or plug-in dataset: building it is cheap (splits load lazily)
+            dataset = DATASETS.get(name)(data_root)
+            here = "generated" if str(dataset.source).startswith("generated") else "yes"
+            rows.append(DatasetListing(name, dataset.n_classes, dataset.test_size, dataset.family, here))
+            continue
+        status = DatasetListing(name, None, None, spec.family, "no")
+        try:
+            data = inspect_local(spec, root)
+        except (MissingDataError, DatasetFormatError):
+            rows.append(status)
+            continue
+        status.n_classes = len(data.classnames)
+        try:
+            status.test_size = len(data.splits["test"]()[0]) if "test" in data.splits else None
+            status.here = "yes"
+        except (MissingDataError, DatasetFormatError):
+            status.here = "incomplete"
+        rows.append(status)
+    return rows

@@ -151,12 +151,17 @@ class GDA(Method):
         return "fewshot-train", inputs.encode_images(fs.train), fs.train.labels
 
     def _fit_head(self, inputs: MethodInputs, text_weights: torch.Tensor) -> dict:
+        advance = inputs.progress_bar("GDA fit", 3)  # the three stages of the fit, each seconds long
+        advance(0, status=f"encoding {self.config.augment_views} augmented views")
         features, labels = self.view_features(inputs)
+        advance(1, status="class means and shared covariance")
         weights, bias = gda_head(features, labels, len(inputs.fewshot.source.classnames))
+        advance(1, status=f"searching alpha over {len(self.config.alphas)} values")
         split_name, val_features, val_labels = self._alpha_data(inputs)
         text_logits = linear_head(val_features, text_weights, self.config.logit_scale)
         gda_logits = linear_head(val_features, weights, bias=bias)
         alpha, acc = search_alpha(text_logits, gda_logits, val_labels, self.config.alphas)
+        advance(1)
         return {"W": weights, "b": bias, "alpha": float(alpha), "alpha_acc": float(acc),
                 "alpha_split": split_name}
 

@@ -46,9 +46,51 @@ def test_run_writes_parquet_that_pandas_reads(toy_run):
     assert "top-1 %" in result.output
 
 
-def test_limited_runs_stay_off_the_leaderboard(toy_run):
+def test_limited_runs_get_their_own_table_not_the_ranking(toy_run):
     root, _ = toy_run
-    assert "No results" in (root / "leaderboard.md").read_text()
+    text = (root / "leaderboard.md").read_text()
+    assert "No full evaluations in `results/` yet; 12 `--limit` evaluation(s) are listed under Limited runs." in text
+    assert "## Limited runs (`--limit`)" in text and "| clip-e | toy-clip | committed | 0 | all | toy-sketch | 60 | 1 |" in text
+
+
+def test_a_run_ends_with_where_its_results_went(toy_run):
+    root, result = toy_run
+    (parquet,) = (root / "results").glob("run-*.parquet")
+    text = " ".join(result.output.split())
+    assert f"results: {parquet.absolute()} (12 new evaluation(s))" in text
+    assert f"leaderboard: {(root / 'leaderboard.md').absolute()} (plots in {(root / 'results' / 'plots').absolute()})" in text
+
+
+def test_leaderboard_help_says_where_a_non_default_results_dir_goes():
+    res = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "250"})
+    assert "else RESULTS_DIR/leaderboard.md" in " ".join(res.output.split())
+
+
+def test_results_at_80_columns_never_cut_the_key_columns(toy_run):
+    root, _ = toy_run
+    res = runner.invoke(app, ["results", "--results-dir", str(root / "results")], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in res.output.splitlines() if line.startswith("│")]
+    rows = [c for c in cells if c and c[0]]
+    assert {r[0] for r in rows} == {"clip", "clip-e"}  # never "clip…" for both
+    assert {r[3] for r in rows} == {"toy", "toy-v2", "toy-sketch", "toy-r", "toy-a", "toy-fine"}
+    assert all(r[7] == "60" and r[6] == "all" for r in rows)  # limit and classes shown
+    assert "…" not in res.output
+
+
+def test_results_columns_and_formats(toy_run):
+    root, _ = toy_run
+    where = ["--results-dir", str(root / "results")]
+    md = invoke("results", *where, "--format", "markdown", "--columns", "method,dataset,limit,acc1")
+    lines = md.output.splitlines()
+    assert lines[0] == "| method | dataset | limit | acc1 |" and lines[1] == "|---|---|---|---|" and len(lines) == 14
+    js = invoke("results", *where, "--format", "json", "--columns", "method,dataset,acc1")
+    records = __import__("json").loads(js.output)
+    assert len(records) == 12 and set(records[0]) == {"method", "dataset", "acc1"}
+    bad = runner.invoke(app, ["results", *where, "--columns", "method,nope"])
+    assert bad.exit_code == 2 and "no column 'nope'" in bad.output
+    bad = runner.invoke(app, ["results", *where, "--format", "xml"])
+    assert bad.exit_code == 2 and "table, csv, json, markdown" in bad.output
 
 
 def test_run_regenerates_leaderboard_and_check_passes(tmp_path):
@@ -151,10 +193,141 @@ def test_missing_dataset_fails_before_model_work_with_the_fix(tmp_path, monkeypa
 
 
 def test_data_status_lists_every_real_dataset(tmp_path):
-    res = invoke("data", "status", "--data-root", str(tmp_path))
+    res = runner.invoke(app, ["data", "status", "--data-root", str(tmp_path)], env={"COLUMNS": "120"})
     assert res.exit_code == 0
     for name in ("imagenet", "imagenet-a", "caltech101", "places365", "cub"):
         assert name in res.output
+    advice = [line for line in res.output.splitlines() if "datasets found under" in line]
+    assert advice == [f"0 of 17 datasets found under {tmp_path}; `zsbench data status --verbose` says, per missing "
+                      "dataset, what to download and where to put it"]
+    assert "get it:" not in res.output and len(res.output.splitlines()) < 30
+    verbose = runner.invoke(app, ["data", "status", "--data-root", str(tmp_path), "--verbose"], env={"COLUMNS": "120"})
+    assert verbose.output.count("get it:") == 17
+    url = "http://data.csail.mit.edu/places/places365/val_256.tar"
+    assert url in verbose.output  # soft-wrapped: a URL is never cut mid-word
+
+
+def test_data_status_without_a_data_root_says_so_once(monkeypatch):
+    monkeypatch.delenv("ZSBENCH_DATA", raising=False)
+    res = runner.invoke(app, ["data", "status"], env={"COLUMNS": "120"})
+    assert res.exit_code == 0
+    assert res.output.count("no data root is set") == 1
+
+
+def test_list_datasets_shows_classes_test_size_family_and_whether_here(tmp_path):
+    res = runner.invoke(app, ["list", "datasets", "--data-root", str(tmp_path)], env={"COLUMNS": "120"})
+    rows = {c[0]: c for c in ([x.strip() for x in line.split("│")[1:-1]] for line in res.output.splitlines()
+                              if line.startswith("│"))}
+    assert rows["toy"] == ["toy", "12", "600", "imagenet", "generated"]
+    assert rows["toy-fine"] == ["toy-fine", "5", "250", "-", "generated"]
+    assert rows["imagenet"] == ["imagenet", "?", "?", "imagenet", "no"]
+    only = runner.invoke(app, ["list", "datasets", "--name", "toy-*"], env={"COLUMNS": "120"})
+    names = [line.split("│")[1].strip() for line in only.output.splitlines() if line.startswith("│")]
+    assert names == ["toy-a", "toy-fine", "toy-r", "toy-sketch", "toy-v2"]
+
+
+def _fake_hf_cache(root, repo: str, filename: str) -> None:
+    """The Hugging Face cache layout: models--ORG--REPO/{refs/main, snapshots/<commit>/<file>}."""
+    folder = root / ("models--" + repo.replace("/", "--"))
+    commit = "0" * 40
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(commit)
+    (folder / "snapshots" / commit).mkdir(parents=True)
+    (folder / "snapshots" / commit / filename).write_bytes(b"weights")
+
+
+def test_list_models_marks_cached_weights_and_filters(tmp_path, monkeypatch):
+    import open_clip
+
+    from zsbench.harness.models import loading
+
+    repo = open_clip.get_pretrained_cfg("ViT-B-16", "openai")["hf_hub"].rstrip("/")  # "timm/...openai/": no file name
+    assert not loading.cached_pretrained("ViT-B-16", "openai", hf_cache=tmp_path)
+    _fake_hf_cache(tmp_path, repo, "open_clip_model.safetensors")
+    assert loading.cached_pretrained("ViT-B-16", "openai", hf_cache=tmp_path)
+    assert not loading.cached_pretrained("ViT-B-16", "laion2b_s34b_b88k", hf_cache=tmp_path)
+    real = loading.cached_pretrained
+    monkeypatch.setattr(loading, "cached_pretrained", lambda m, t: real(m, t, hf_cache=tmp_path, url_cache=tmp_path))
+    res = runner.invoke(app, ["list", "models", "--name", "ViT-B-16", "--cached"], env={"COLUMNS": "200"})
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in res.output.splitlines() if line.startswith("│")]
+    assert rows == [["ViT-B-16", "openai*"], ["ViT-B-16-quickgelu", "openai*"]]  # the same file on the Hub
+    res = runner.invoke(app, ["list", "models", "--name", "ViT-B-16"], env={"COLUMNS": "200"})
+    assert "openai*" in res.output and "laion2b_s34b_b88k," in res.output and "RN50" not in res.output
+
+
+def test_an_uncached_tag_shows_only_our_message_not_open_clips_log_line(monkeypatch, caplog):
+    import logging
+
+    import open_clip
+
+    from zsbench.harness.core.errors import UserError
+    from zsbench.harness.models import loading
+
+    def offline(*args, **kwargs):
+        logging.error("Failed to download weights for tag 'openai': offline")
+        raise RuntimeError("Failed to download weights for tag 'openai': LocalEntryNotFoundError offline")
+
+    monkeypatch.setattr(open_clip, "create_model_and_transforms", offline)
+    with caplog.at_level(logging.ERROR), pytest.raises(UserError, match="not in the local Hugging Face cache"):
+        loading._create("ViT-B-16", "openai", loading._offline_hint("ViT-B-16", "openai"))
+    assert not [r for r in caplog.records if "Failed to download" in r.getMessage()]
+    logging.error("Failed to download something else")  # the filter is gone afterwards
+    assert [r for r in caplog.records if "Failed to download" in r.getMessage()]
+
+
+class RecordingReporter:
+    """A reporter that records what a run tells it (the rich one is tested in test_progress)."""
+
+    def __init__(self):
+        self.events = []
+        self._step = ""
+
+    def task(self, description, total):
+        self.events.append(("task", f"{self._step}: {description}" if self._step else description, total))
+        return lambda n=1, status=None: self.events.append(("advance", description, n, status))
+
+    __call__ = task
+
+    def overall(self, total):
+        self.events.append(("overall", total))
+
+    def evaluation_done(self, what):
+        self.events.append(("done", what))
+
+    def step(self, label):
+        import contextlib
+
+        @contextlib.contextmanager
+        def inside():
+            previous, self._step = self._step, label
+            yield
+            self._step = previous
+
+        return inside()
+
+    def log(self, message):
+        self.events.append(("log", message))
+
+
+def test_run_progress_names_each_step_counts_evaluations_and_reports_stored_accuracy(tmp_path):
+    from zsbench.harness.evaluation.runner import RunSpec, Runner
+
+    spec = dict(methods=["gda"], datasets=["toy"], shots=1, seeds=(1,), limit=20, latency_images=0,
+                results_dir=tmp_path / "r", cache_dir=tmp_path / "cache")
+    first = RecordingReporter()
+    Runner(RunSpec(**spec), reporter=first).run()
+    assert ("overall", 1) in first.events and ("done", "gda / toy / seed 1") in first.events
+    tasks = [e[1] for e in first.events if e[0] == "task"]
+    assert "gda / toy / seed 1: GDA fit" in tasks
+    statuses = [e[3] for e in first.events if e[0] == "advance" and e[1] == "GDA fit" and e[3]]
+    assert statuses[0].startswith("encoding 10 augmented views") and any("alpha" in s for s in statuses)
+    assert any(e[0] == "log" and e[1].startswith("loading model toy-clip") for e in first.events)
+    again = RecordingReporter()
+    Runner(RunSpec(**spec), reporter=again).run()
+    stored = zsbench.load_results(tmp_path / "r").iloc[0]["acc1"]
+    logs = [e[1] for e in again.events if e[0] == "log"]
+    assert logs == [f"skip gda / toy / seed 1: stored top-1 {stored:.2f} % in {tmp_path / 'r'} (use --force to re-run)"]
+    assert ("done", "gda / toy / seed 1") in again.events
 
 
 def test_bench_names_the_available_benchmarks():

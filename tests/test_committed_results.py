@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import zsbench
-from zsbench.harness.results.leaderboard import render_results
+from zsbench.harness.results.leaderboard import render_all, render_results
 from zsbench.harness.core.registry import METHODS, SUITES
 from zsbench.harness.evaluation.runner import RunSpec, Runner
 from zsbench.harness.results.store import SCHEMA_VERSION
@@ -41,6 +41,17 @@ def committed(tmp_path_factory) -> tuple[Path, str]:
 def test_committed_leaderboard_matches_committed_results(committed):
     results_dir, board = committed
     assert render_results(results_dir) == board
+
+
+def test_committed_plots_match_committed_results(committed):
+    """results/plots/*.svg are byte for byte what the committed results render to, no more, no less."""
+    results_dir, board = committed
+    rendered = render_all(results_dir)
+    assert rendered.plots, "the committed toy results make at least the toy plot"
+    committed_plots = {p.name: p.read_bytes() for p in (results_dir / "plots").glob("*.svg")}
+    assert committed_plots == {p.name: svg for p, svg in rendered.plots.items()}
+    for name in committed_plots:
+        assert f"(results/plots/{name})" in board
 
 
 def _reproducible_rows(results_dir: Path):

@@ -48,6 +48,7 @@ def _dataset(domain: Domain, data_root: Path | None = None) -> Dataset:
         description_sources=_description_sources(classnames),
         default_model=TOY_MODEL,
         family="imagenet" if mirrors_imagenet else None,
+        test_size=PER_CLASS["test"] * len(classnames),
     )
 
 

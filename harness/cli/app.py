@@ -109,7 +109,7 @@ def run(
     workers: str = typer.Option("auto", "--workers", help="DataLoader worker processes for image decoding, or auto: from the CPUs available (capped at 8)."),
     latency_images: int = typer.Option(64, "--latency-images", help="Single-image calls timed for the batch-1 latency percentiles (0: no latency columns)."),
     save_logits: bool = typer.Option(False, "--save-logits", help="Also store every image's full logits (fp16) with its predictions."),
-    leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Leaderboard file to regenerate (default: leaderboard.md beside results/)."),
+    leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Leaderboard file to regenerate (default: leaderboard.md beside a results dir named `results`, else RESULTS_DIR/leaderboard.md, so a run into another folder never rewrites the repository's leaderboard)."),
     write_leaderboard: bool = typer.Option(True, "--leaderboard-update/--no-leaderboard", help="Re-render the leaderboard at the end (off for a sweep's array tasks)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: only this shard's units (the N shards together do the whole run)."),
     phase: str = typer.Option("all", "--phase", help="all | encode (fill the feature cache only) | evaluate."),
@@ -119,10 +119,17 @@ def run(
     """Evaluate methods on datasets; append the results to the Parquet store and re-render the leaderboard."""
     spec = _run_spec(dict(locals()))
     from zsbench.harness.core.progress import reporting
+
+    live = progress and sys.stderr.isatty()  # bars and status lines on a terminal only: logs stay clean
+    if live:  # the imports below (torch, open_clip, datasets) take seconds: say so
+        err.print("loading zsbench's evaluation stack (torch, open_clip) ...", highlight=False)
     from zsbench.harness.evaluation.runner import Runner
 
-    with reporting(progress and sys.stderr.isatty()) as reporter:
-        evaluations = Runner(spec, reporter=reporter if progress else None).run()
+    with reporting(live) as reporter:
+        if live:
+            reporter.log("planning the evaluations (datasets, input files, few-shot subsets) ...")
+        runner = Runner(spec, reporter=reporter if progress else None)
+        evaluations = runner.run()
     table = Table(title=f"zsbench run ({len(evaluations)} evaluations)",
                   caption="p50 ms: per-image latency at batch 1 (median); img/s: throughput at the run's batch size")
     for col in ("method", "dataset", "seed", "shots", "top-1 %", "top-5 %", "p50 ms", "img/s", "status"):
@@ -137,6 +144,8 @@ def run(
                       number(r.get("latency_ms_p50"), ".2f"), number(r.get("images_per_s"), ".0f"),
                       "already stored" if ev.skipped else "new")
     out.print(table)
+    for line in runner.where_results_went():
+        out.print(line, soft_wrap=True, highlight=False)
 
 
 SWEEP_OWN_RUN_OPTIONS = ("shard", "phase", "write_leaderboard", "progress")  # the sweep sets these per task
@@ -202,33 +211,68 @@ def sweep(
 
 @app.command("list")
 @friendly
-def list_(what: str = typer.Argument(..., help="methods | datasets | suites | models")):
-    """List registered methods, datasets, suites, or known models."""
+def list_(
+    what: str = typer.Argument(..., help="methods | datasets | suites | models"),
+    name: Optional[str] = typer.Option(None, "--name", help="Only names matching this pattern (fnmatch, e.g. 'ViT-B*'; a plain word matches anywhere)."),
+    cached: bool = typer.Option(False, "--cached", help="models: only the pretrained tags whose weights are already on this machine."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="datasets: root of local datasets (default: $ZSBENCH_DATA)."),
+):
+    """List registered methods, datasets (with classes, test size, family, whether present here),
+    suites, or models (cached weights marked)."""
+    import fnmatch
+
+    def wanted(candidate: str) -> bool:
+        if name is None:
+            return True
+        pattern = name if any(c in name for c in "*?[") else f"*{name}*"
+        return fnmatch.fnmatch(candidate.lower(), pattern.lower())
+
     table = Table()
     if what == "methods":
         import dataclasses
 
         table.add_column("method"), table.add_column("needs"), table.add_column("hyperparameters (defaults)")
-        for name, cls in registry.METHODS.items():
-            params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config) if f.default is not dataclasses.MISSING)
-            table.add_row(name, ", ".join(sorted(n.value for n in cls.needs)), params)
+        for method, cls in registry.METHODS.items():
+            if wanted(method):
+                params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config) if f.default is not dataclasses.MISSING)
+                table.add_row(method, ", ".join(sorted(n.value for n in cls.needs)), params)
     elif what == "datasets":
-        table.add_column("dataset")
-        for name, _ in registry.DATASETS.items():
-            table.add_row(name)
+        from zsbench.datasets.status import dataset_listing
+
+        for column in ("dataset", "classes", "test images", "family", "here"):
+            table.add_column(column, no_wrap=True, justify="right" if column in ("classes", "test images") else "left")
+        for entry in dataset_listing(data_root, names=[n for n, _ in registry.DATASETS.items() if wanted(n)]):
+            table.add_row(entry.name, str(entry.n_classes) if entry.n_classes else "?", str(entry.test_size) if entry.test_size else "?",
+                          entry.family or "-", entry.here)
+        table.caption = "?: known once the data is here (`zsbench data status`)"
     elif what == "suites":
         table.add_column("suite"), table.add_column("datasets"), table.add_column("averages")
-        for name, s in registry.SUITES.items():
-            table.add_row(name, ", ".join(s.datasets), "; ".join(f"{a}: {', '.join(ds)}" for a, ds in s.averages))
+        for suite, s in registry.SUITES.items():
+            if wanted(suite):
+                table.add_row(suite, ", ".join(s.datasets), "; ".join(f"{a}: {', '.join(ds)}" for a, ds in s.averages))
     elif what == "models":
         import open_clip
 
-        table.add_column("model"), table.add_column("pretrained tags")
-        table.add_row("toy-clip", "committed (offline toy world)")
-        for name in open_clip.list_models():
-            table.add_row(name, ", ".join(open_clip.list_pretrained_tags_by_model(name)))
+        from zsbench.harness.models.loading import cached_pretrained
+
+        table.add_column("model", no_wrap=True), table.add_column("pretrained tags (* weights cached here)")
+        if wanted("toy-clip"):
+            table.add_row("toy-clip", "committed* (offline toy world)")
+        for model in open_clip.list_models():
+            if not wanted(model):
+                continue
+            tags = [(t, cached_pretrained(model, t)) for t in open_clip.list_pretrained_tags_by_model(model)]
+            if cached:
+                tags = [(t, c) for t, c in tags if c]
+                if not tags:
+                    continue
+            table.add_row(model, ", ".join(f"{t}*" if c else t for t, c in tags))
+        table.caption = "* the weights are in the local cache: a run needs no download"
     else:
         raise registry.UnknownNameError(f"unknown listing {what!r}; valid: methods, datasets, suites, models")
+    if not table.row_count:
+        err.print(f"nothing to list{f' matching --name {name}' if name else ''}{' with cached weights' if cached else ''}")
+        return
     out.print(table)
 
 
@@ -254,37 +298,70 @@ def leaderboard_(
     out.print(f"wrote {output}")
 
 
+RESULTS_KEY_COLUMNS = ("method", "model", "pretrained", "dataset", "seed", "shots", "classes", "limit")
+RESULTS_TABLE_COLUMNS = RESULTS_KEY_COLUMNS + ("acc1", "acc5", "latency_ms_p50", "images_per_s", "device")
+RESULTS_FORMATS = ("table", "csv", "json", "markdown")
+
+
 @app.command()
 @friendly
 def results(
     results_dir: Path = typer.Option(Path("results"), "--results-dir"),
-    format: str = typer.Option("table", "--format", help="table|csv"),
+    format: str = typer.Option("table", "--format", help="table | csv | json | markdown"),
+    columns: Optional[str] = typer.Option(None, "--columns", help="Comma-separated columns to show (default for table and markdown: "
+                                          + ",".join(RESULTS_TABLE_COLUMNS) + "; csv and json: all)."),
 ):
-    """Show the results store (latest row per evaluation)."""
+    """Show the results store (latest row per evaluation). The key columns (method, model, ...,
+    limit) are never cut short, however narrow the terminal."""
     import warnings
 
     import pandas as pd
 
     from zsbench.harness.results.store import load_results
 
+    if format not in RESULTS_FORMATS:
+        raise RunError(f"--format {format!r}: choose one of {', '.join(RESULTS_FORMATS)}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         df = load_results(results_dir)
     for w in caught:
         err.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+    chosen = _csv(columns) or (list(RESULTS_TABLE_COLUMNS) if format in ("table", "markdown") else list(df.columns))
+    unknown = [c for c in chosen if c not in df.columns]
+    if unknown:
+        raise RunError(f"--columns: no column {', '.join(map(repr, unknown))} in the results; valid: {', '.join(df.columns)}")
+    df = df[chosen]
     if format == "csv":
         sys.stdout.write(df.to_csv(index=False))
         return
-    if format != "table":
-        raise typer.BadParameter(f"--format {format!r}: choose table or csv")
+    if format == "json":
+        sys.stdout.write(df.to_json(orient="records", date_format="iso", indent=1) + "\n")
+        return
+
+    def cell(value) -> str:
+        return "" if pd.isna(value) else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    cells = [[cell(v) for v in r] for r in df.itertuples(index=False)]
+    if format == "markdown":
+        lines = ["| " + " | ".join(chosen) + " |", "|" + "|".join("---" for _ in chosen) + "|"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in cells]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
     table = Table(title=f"{len(df)} evaluations in {results_dir}")
-    cols = ["method", "model", "pretrained", "dataset", "seed", "shots", "classes", "limit", "acc1", "acc5",
-            "latency_ms_p50", "images_per_s", "device"]
-    for c in cols:
-        table.add_column(c)
-    for _, r in df.iterrows():
-        table.add_row(*["" if pd.isna(r[c]) else f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols])
-    out.print(table)
+    needed = 1
+    for i, c in enumerate(chosen):
+        widest = max([len(c)] + [len(r[i]) for r in cells])
+        if c in RESULTS_KEY_COLUMNS:  # never wrapped or cut: clip and clip-e must stay apart
+            table.add_column(c, no_wrap=True, min_width=widest)
+            needed += widest + 3
+        else:
+            table.add_column(c, overflow="fold", min_width=min(widest, 6), justify="right" if df[c].dtype.kind in "fiu" else "left")
+            needed += min(widest, 6) + 3
+    for r in cells:
+        table.add_row(*r)
+    # rich shrinks every column, the no-wrap ones included, when the table cannot fit; rather
+    # than that, draw it as wide as the key columns need (the terminal wraps the long lines)
+    Console(width=max(out.width, needed)).print(table, crop=False)
 
 
 @app.command()
@@ -328,18 +405,41 @@ def compare(
 
 @data_app.command("status")
 @friendly
-def data_status(data_root: Optional[Path] = typer.Option(None, "--data-root")):
-    """Which real datasets are on this machine, how big, and how to fix what is missing."""
+def data_status(
+    data_root: Optional[Path] = typer.Option(None, "--data-root"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print, per missing dataset, what is missing and how to get it."),
+):
+    """Which real datasets are on this machine, how big, and how to fix what is missing: one table and
+    one line of advice (--verbose: the full fix per dataset)."""
+    from zsbench.datasets.paths import resolve_data_root
     from zsbench.datasets.status import dataset_status
 
-    table = Table(title="datasets", show_lines=True)
-    for c in ("dataset", "found", "where", "images", "classes", "split file", "missing / fix"):
-        table.add_column(c, overflow="fold")
-    for s in dataset_status(data_root):
-        images = ", ".join(f"{k} {v}" for k, v in s.n_images.items())
-        table.add_row(s.name, "yes" if s.found else "no", str(s.location or "-"), images or "-",
-                      str(s.n_classes or "-"), s.split_file or "-", s.fix or "")
+    root = resolve_data_root(data_root)
+    statuses = dataset_status(data_root)
+    table = Table(title=f"datasets under {root}" if root else "datasets (no data root set)", box=box.SIMPLE_HEAD)
+    columns = ("dataset", "found", "test images", "classes") + (("split file", "missing") if root else ())
+    for c in columns:
+        table.add_column(c, no_wrap=c != "missing", overflow="fold", justify="right" if c in ("test images", "classes") else "left")
+    for s in statuses:
+        row = [s.name, "yes" if s.found else "no", str(s.n_images.get("test", "-")), str(s.n_classes or "-")]
+        if root:
+            row += [s.split_file or "-", ", ".join(s.missing) if s.missing else ("" if s.found else "see --verbose")]
+        table.add_row(*row)
     out.print(table)
+    found = sum(s.found for s in statuses)
+    if root is None:
+        advice = "no data root is set: pass --data-root DIR or set ZSBENCH_DATA; the toy suite needs no data"
+    elif found == len(statuses):
+        advice = f"all {found} datasets found under {root}"
+    else:
+        advice = (f"{found} of {len(statuses)} datasets found under {root}; "
+                  "`zsbench data status --verbose` says, per missing dataset, what to download and where to put it")
+    out.print(advice, soft_wrap=True)
+    if verbose:
+        for s in statuses:
+            if s.fix:
+                out.print(f"\n[bold]{s.name}[/]", highlight=False)
+                out.print(escape(s.fix), soft_wrap=True, highlight=False)  # soft wrap: URLs stay whole
 
 
 @data_app.command("pin")

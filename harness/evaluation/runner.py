@@ -17,6 +17,7 @@ compute a unit twice.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from zsbench.datasets.fewshot import fewshot_subset
 from zsbench.methods.base import FewShotData, Method, MethodInputs, Need
 from zsbench.harness.metrics.classification import classification_metrics
 from zsbench.harness.metrics.significance import bootstrap_intervals
-from zsbench.harness.results.leaderboard import write_leaderboard
+from zsbench.harness.results.leaderboard import PLOTS_DIR, write_leaderboard
 from zsbench.harness.results.predictions import predictions_path, predictions_table, write_predictions
 from zsbench.harness.results.store import OUTPUT_PREFIX, RunWriter, check_writable, completed_evaluations, load_results
 from zsbench.harness.evaluation import environment
@@ -160,6 +161,7 @@ class Runner:
         self.reporter = reporter
         self.cache = FeatureCache(spec.cache_dir)
         self.writer: RunWriter | None = None
+        self.leaderboard_path: Path | None = None  # the leaderboard this run re-rendered
         self._sources: dict = {}  # datasets few-shot shots are drawn from (built once per run)
         # the batch that runs: --batch-size, or auto resolved once the model is loaded
         self.batch_size: int | None = spec.batch_size if isinstance(spec.batch_size, int) else None
@@ -170,6 +172,15 @@ class Runner:
     def _log(self, message: str) -> None:
         if self.reporter is not None:
             self.reporter.log(message)
+
+    def _done(self, p: Planned) -> None:
+        if self.reporter is not None and hasattr(self.reporter, "evaluation_done"):
+            self.reporter.evaluation_done(f"{p.method} / {p.dataset.name} / seed {p.seed}")
+
+    def _step(self, p: Planned):
+        if self.reporter is not None and hasattr(self.reporter, "step"):
+            return self.reporter.step(f"{p.method} / {p.dataset.name} / seed {p.seed}")
+        return contextlib.nullcontext()
 
     def run(self) -> list[Evaluation]:
         try:
@@ -285,12 +296,26 @@ class Runner:
         stored = {} if spec.force else {r["eval_id"]: r for r in load_results(spec.results_dir).to_dict("records")
                                         if isinstance(r.get("eval_id"), str)}
         self.claims = ClaimBoard(Path(spec.results_dir) / ".claims")
+        if self.reporter is not None and hasattr(self.reporter, "overall") and spec.phase != ENCODE:
+            self.reporter.overall(sum(shard.holds(EVALUATE, p.eval_id) for *_, planned in plans for p in planned))
         evaluations: list[Evaluation] = []
         for model_name, pretrained, label, weights_id, planned in plans:
             evaluations += self._run_model(model_name, pretrained, label, weights_id, planned, stored, shard)
         if spec.write_leaderboard:
-            write_leaderboard(spec.results_dir, spec.leaderboard or default_leaderboard_path(spec.results_dir))
+            self.leaderboard_path = Path(spec.leaderboard or default_leaderboard_path(spec.results_dir))
+            write_leaderboard(spec.results_dir, self.leaderboard_path)
         return evaluations
+
+    def where_results_went(self) -> list[str]:
+        """The lines a run ends with: the Parquet file it wrote and the leaderboard it re-rendered."""
+        results_dir = Path(self.spec.results_dir).absolute()
+        if self.writer is not None and self.writer.rows:
+            lines = [f"results: {self.writer.path.absolute()} ({len(self.writer.rows)} new evaluation(s))"]
+        else:
+            lines = [f"results: no evaluation was written this time; the store is {results_dir}"]
+        if self.leaderboard_path is not None:
+            lines.append(f"leaderboard: {self.leaderboard_path.absolute()} (plots in {results_dir / PLOTS_DIR})")
+        return lines
 
     def _run_model(self, model_name: str, pretrained, label: str, weights_id: str, planned: list[Planned], stored: dict,
                    shard: Shard) -> list[Evaluation]:
@@ -305,13 +330,18 @@ class Runner:
                     if ranges:
                         encode_units[p.dataset.name] = (p, ranges)
         mine = [p for p in planned if shard.holds(EVALUATE, p.eval_id)] if spec.phase != ENCODE else []
-        evaluations = [Evaluation(stored[p.eval_id], skipped=True) for p in mine if p.eval_id in stored]
-        for e in evaluations:
-            self._log(f"skip {e.row['method']} on {e.row['dataset']} (seed {e.row['seed']}): already in "
-                      f"{spec.results_dir} (use --force)")
+        evaluations = []
+        for p in mine:
+            if p.eval_id in stored:
+                row = stored[p.eval_id]
+                evaluations.append(Evaluation(row, skipped=True))
+                self._log(f"skip {p.method} / {p.dataset.name} / seed {p.seed}: stored top-1 {row['acc1']:.2f} % "
+                          f"in {spec.results_dir} (use --force to re-run)")
+                self._done(p)
         mine = [p for p in mine if p.eval_id not in stored]
         if not mine and not encode_units:
             return evaluations  # nothing to compute: the model is never loaded
+        self._log(f"loading model {model_name} ({label}) on {spec.device} ...")
         loaded = load_model(model_name, pretrained, spec.device, spec.precision)
         self.batch_size = resolve_batch_size(spec.batch_size, loaded, self.cache)
         text = TextEncoder(loaded, self.cache, progress=self.reporter)
@@ -352,17 +382,21 @@ class Runner:
                 holder = self.claims.holder(EVALUATE, p.eval_id)
                 self._log(f"skip {p.method} on {p.dataset.name} (seed {p.seed}): another worker "
                           f"({holder.get('host', '?')}, pid {holder.get('pid', '?')}) is evaluating it")
+                self._done(p)
                 continue
             with claim:
                 if predictions_path(spec.results_dir, p.eval_id).exists() and not spec.force and \
                         p.eval_id in completed_evaluations(spec.results_dir):
                     self._log(f"skip {p.method} on {p.dataset.name} (seed {p.seed}): another worker finished it")
+                    self._done(p)
                     continue
-                row = self._evaluate(p, features_of(p) if Need.IMAGE_FEATURES in p.cls.needs else None, loaded, text)
+                with self._step(p):
+                    row = self._evaluate(p, features_of(p) if Need.IMAGE_FEATURES in p.cls.needs else None, loaded, text)
                 row.update(context, workers=resolve_workers(spec.workers, p.split, loaded.device))
                 row = self.writer.append(row)
             evaluations.append(Evaluation(row))
-            self._log(f"{p.method} on {p.dataset.name} (seed {p.seed}): top-1 {row['acc1']:.2f} % "
+            self._done(p)
+            self._log(f"{p.method} / {p.dataset.name} / seed {p.seed}: top-1 {row['acc1']:.2f} % "
                       f"[{row['acc1_ci95_low']:.2f}, {row['acc1_ci95_high']:.2f}], "
                       f"{row['latency_ms_p50']:.2f} ms/image (p50, batch 1)")
         return evaluations

@@ -228,12 +228,46 @@ def load_model(name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETR
     return LoadedModel(model, preprocess, tokenizer, name, weights.label, weights.weights_id, dev, precision)
 
 
+def cached_pretrained(name: str, tag: str, hf_cache: str | Path | None = None, url_cache: str | Path | None = None) -> bool:
+    """Whether open_clip's weights for (model, tag) are already on this machine, so a run needs no
+    download: in the Hugging Face cache (``hf_cache``, default the hub's) for a hub-hosted tag, in
+    open_clip's URL cache (``url_cache``, default ~/.cache/clip) otherwise. Looks, never downloads."""
+    cfg = open_clip.get_pretrained_cfg(name, tag) or {}
+    if cfg.get("hf_hub"):
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, filename = os.path.split(cfg["hf_hub"])  # "org/repo/" (no file): open_clip's default file name
+        filename = filename or "open_clip_pytorch_model.bin"
+        safe = "open_clip_model.safetensors" if filename == "open_clip_pytorch_model.bin" else str(Path(filename).with_suffix(".safetensors"))
+        names = [safe, filename]  # open_clip tries the safetensors file first
+        return any(isinstance(try_to_load_from_cache(repo, n, cache_dir=hf_cache), str) for n in names)
+    if cfg.get("url"):
+        folder = Path(url_cache) if url_cache is not None else Path("~/.cache/clip").expanduser()
+        return (folder / os.path.basename(cfg["url"])).is_file()
+    return False
+
+
+@contextmanager
+def _quiet_download_error():
+    """open_clip logs ``ERROR:root:Failed to download ...`` before raising; our error (with the fix)
+    is the one message a user should see."""
+    def drop(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to download")
+
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
 def _create(name: str, pretrained: str | None, hint: str, **kwargs):
     """open_clip's model with its weights. When weights are named (a tag, a hub id, a file), open_clip
     must load them strictly (``require_pretrained``), so random initial weights are not drawn first."""
     weighted = pretrained is not None or name.startswith(open_clip.factory.HF_HUB_PREFIX)
     try:
-        with no_random_init() if weighted else nullcontext():
+        with no_random_init() if weighted else nullcontext(), _quiet_download_error():
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained,
                                                                          require_pretrained=weighted, **kwargs)
     except Exception as err:  # open_clip raises RuntimeError/OSError subclasses from huggingface_hub
