@@ -73,11 +73,13 @@ def crop_params(width: int, height: int, scale: tuple[float, float], ratio: tupl
 
 
 class SeededAugment:
-    """RandomResizedCrop(size, scale, bicubic) + horizontal flip (p=0.5), then ``finish`` (to tensor,
+    """RandomResizedCrop(size, scale, bicubic unless ``interpolation`` says otherwise) + horizontal flip (p=0.5), then ``finish`` (to tensor,
     normalise). The randomness of view ``v`` of an image comes from (``seed``, ``v``, the image's
     pixels); ``repr`` names all of it, so the feature cache keys on it."""
 
-    def __init__(self, size: int, scale: tuple[float, float], seed: str, finish: Callable, flip: bool = True):
+    def __init__(self, size: int, scale: tuple[float, float], seed: str, finish: Callable, flip: bool = True,
+                 interpolation: T.InterpolationMode = T.InterpolationMode.BICUBIC):
+        self.interpolation = interpolation
         self.size = int(size)
         self.scale = (float(scale[0]), float(scale[1]))
         self.seed = str(seed)
@@ -93,13 +95,14 @@ class SeededAugment:
     def __call__(self, img: Image.Image, view: int = 0):
         g = self.generator(img, view)
         top, left, h, w = crop_params(img.size[0], img.size[1], self.scale, RATIO, g)
-        img = TF.resized_crop(img, top, left, h, w, [self.size, self.size], T.InterpolationMode.BICUBIC, antialias=True)
+        img = TF.resized_crop(img, top, left, h, w, [self.size, self.size], self.interpolation, antialias=True)
         if self.flip and torch.rand(1, generator=g).item() < 0.5:
             img = TF.hflip(img)
         return self.finish(img)
 
     def __repr__(self) -> str:
-        return (f"SeededAugment(size={self.size}, scale={self.scale}, ratio={RATIO}, bicubic, flip={self.flip}, "
+        mode = "bicubic" if self.interpolation == T.InterpolationMode.BICUBIC else self.interpolation.value
+        return (f"SeededAugment(size={self.size}, scale={self.scale}, ratio={RATIO}, {mode}, flip={self.flip}, "
                 f"seed={self.seed!r}, finish={self.finish!r})")
 
 

@@ -2,7 +2,8 @@
 CoOp encoding 200 epochs x 192 augmented images per seed).
 
 The few-shot methods at their reference defaults on the toy world, 16 shots, seeds 1-3, against
-zero-shot ``clip-e``: GDA and CoOp must beat it on ``toy`` (averaged over the seeds). Every number,
+zero-shot ``clip-e``: GDA, CoOp and Tip-Adapter-F must beat it on ``toy`` (averaged over the seeds);
+the linear probe and training-free Tip-Adapter do not (strict xfail with the measured numbers). Every number,
 ZPE's against the equal-weight ensemble of the same prompt pool included, is printed
 (``pytest -s``) along with the run's leaderboard (under the test's temporary folder). CoCoOp is left
 out to keep the time down; ``zsbench run --method gda,coop,cocoop,zpe,zpe-equal --suite toy --shots 16``
@@ -26,7 +27,7 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 pytestmark = pytest.mark.toy_accuracy
 
-METHODS = ["clip-e", "gda", "coop", "zpe", "zpe-select", "zpe-equal"]  # CoCoOp (+~75 s): see the CLI run
+METHODS = ["clip-e", "gda", "coop", "lp", "tip-adapter", "tip-adapter-f", "zpe", "zpe-select", "zpe-equal"]  # CoCoOp (+~75 s): see the CLI run
 SEEDS = (1, 2, 3)
 
 
@@ -40,7 +41,19 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def test_few_shot_methods_beat_zero_shot_clip_on_toy(tmp_path: Path):
+@pytest.fixture(scope="module")
+def toy_accuracies(tmp_path_factory) -> dict[str, list[float]]:
+    """Top-1 % per method (one entry per seed) of one run of METHODS on toy, 16 shots, seeds 1-3."""
+    tmp_path = tmp_path_factory.mktemp("toy16")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run(tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(tmp_path: Path) -> dict[str, list[float]]:
     # ZPE's default pool is the reference's 247 templates, downloaded; offline the shared copy gives
     # the same pool (without it the ZPE rows are left out: they are printed, not asserted)
     pool = REFERENCE / "zpe" / "zeroshot_templates.json"
@@ -59,7 +72,23 @@ def test_few_shot_methods_beat_zero_shot_clip_on_toy(tmp_path: Path):
         spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
         print(f"  {method:<11} {statistics.mean(values):6.2f}{spread}   {['%.2f' % v for v in values]}")
     print((tmp_path / "leaderboard.md").read_text())
+    return acc
+
+
+def test_few_shot_methods_beat_zero_shot_clip_on_toy(toy_accuracies):
+    acc = toy_accuracies
     assert len(acc["gda"]) == len(acc["coop"]) == 3 and len(acc["clip-e"]) == 1
     zero_shot = acc["clip-e"][0]
     assert statistics.mean(acc["gda"]) > zero_shot, (acc["gda"], zero_shot)
     assert statistics.mean(acc["coop"]) > zero_shot, (acc["coop"], zero_shot)
+    assert len(acc["tip-adapter-f"]) == 3
+    assert statistics.mean(acc["tip-adapter-f"]) > zero_shot, (acc["tip-adapter-f"], zero_shot)
+
+
+@pytest.mark.xfail(strict=True, reason="measured on toy, 16 shots, seeds 1-3: lp 51.67/55.00/49.33 and tip-adapter "
+                   "54.33/53.83/54.00 against clip-e 54.17 (their text term / probe is chosen on 48 val images); "
+                   "strict: this fails loudly once they do beat clip-e")
+@pytest.mark.parametrize("method", ["lp", "tip-adapter"])
+def test_lp_and_tip_adapter_beat_zero_shot_clip_on_toy(toy_accuracies, method):
+    assert len(toy_accuracies[method]) == 3
+    assert statistics.mean(toy_accuracies[method]) > toy_accuracies["clip-e"][0], toy_accuracies[method]
