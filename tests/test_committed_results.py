@@ -54,6 +54,12 @@ def test_committed_plots_match_committed_results(committed):
         assert f"(results/plots/{name})" in board
 
 
+def test_committed_html_page_matches_committed_results(committed):
+    """results/leaderboard.html is byte for byte what the committed results render to."""
+    results_dir, _ = committed
+    assert (results_dir / "leaderboard.html").read_bytes() == render_all(results_dir).html.encode("utf-8")
+
+
 def _reproducible_rows(results_dir: Path):
     df = zsbench.load_results(results_dir)
     toy = set(SUITES.get("toy").datasets)

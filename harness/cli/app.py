@@ -281,21 +281,24 @@ def list_(
 def leaderboard_(
     results_dir: Path = typer.Option(Path("results"), "--results-dir"),
     output: Path = typer.Option(Path("leaderboard.md"), "--output"),
-    check: bool = typer.Option(False, "--check", help="Exit non-zero and print the difference when the file is stale."),
+    check: bool = typer.Option(False, "--check", help="Exit non-zero and print the difference when the file, a plot or the HTML page is stale."),
+    html: Optional[Path] = typer.Option(None, "--html", help="The static HTML page (default: RESULTS_DIR/leaderboard.html, beside the plots)."),
 ):
-    """Render the leaderboard from the results store."""
+    """Render the leaderboard from the results store: the markdown file, the plots and the HTML page."""
     from zsbench.harness.results.leaderboard import check_leaderboard, write_leaderboard
 
     if check:
-        ok, diff = check_leaderboard(results_dir, output)
+        ok, diff = check_leaderboard(results_dir, output, html)
         if not ok:
             err.print(f"[bold red]{output} is stale[/]: re-run `zsbench leaderboard --results-dir {results_dir} --output {output}`")
             sys.stdout.write(diff)
             raise typer.Exit(1)
         out.print(f"{output} is up to date with {results_dir}")
         return
-    write_leaderboard(results_dir, output)
-    out.print(f"wrote {output}")
+    write_leaderboard(results_dir, output, html)
+    from zsbench.harness.results.leaderboard_html import default_html
+
+    out.print(f"wrote {output} and {html or default_html(results_dir)}")
 
 
 RESULTS_KEY_COLUMNS = ("method", "model", "pretrained", "dataset", "seed", "shots", "classes", "limit")

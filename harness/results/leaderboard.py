@@ -607,11 +607,30 @@ class Rendered:
     text: str
     plots: dict[Path, bytes]
     plots_dir: Path
+    links: dict[str, str] = field(default_factory=dict)  # plot name -> its link in ``text``
+    views: list[SuiteView] = field(default_factory=list)
+    results: pd.DataFrame = field(default_factory=pd.DataFrame)
+    html_path: Path | None = None  # where the HTML page goes (``leaderboard_html``)
+
+    @property
+    def html(self) -> str:
+        from zsbench.harness.results.leaderboard_html import render_html
+
+        if not hasattr(self, "_html"):
+            self._html = render_html(self)
+        return self._html
+
+    def files(self) -> dict[Path, bytes]:
+        """Every file but the markdown: the plots and the HTML page."""
+        return {**self.plots, **({self.html_path: self.html.encode("utf-8")} if self.html_path else {})}
 
 
-def render_all(results_dir: str | Path, output: str | Path | None = None) -> Rendered:
-    """Render the leaderboard (for the file ``output``, default ``default_output``) and its plots
-    from the results store, the registered suites and the published CSV if present."""
+def render_all(results_dir: str | Path, output: str | Path | None = None, html: str | Path | None = None) -> Rendered:
+    """Render the leaderboard (for the file ``output``, default ``default_output``), its plots and
+    its HTML page (for the file ``html``, default ``results/leaderboard.html``) from the results
+    store, the registered suites and the published CSV if present."""
+    from zsbench.harness.results.leaderboard_html import default_html
+
     from zsbench.harness.core.registry import SUITES  # lazy: importing it loads every dataset plug-in
     from zsbench.harness.results.plots import render_plots
 
@@ -627,11 +646,13 @@ def render_all(results_dir: str | Path, output: str | Path | None = None) -> Ren
     suites = [s for _, s in SUITES.items()]
     scores = prediction_scores(results_dir)
     plots_dir = results_dir / PLOTS_DIR
-    plots = render_plots(suite_views(results, suites, scores))
+    views = suite_views(results, suites, scores)
+    plots = render_plots(views)
     links = {name: _relative(plots_dir / f"{name}.svg", output) for name in plots}
     label = _relative(results_dir, output)
     text = render_leaderboard(results, suites, published, scores, results_label=label.rstrip("/") + "/", plot_links=links)
-    return Rendered(text, {plots_dir / f"{name}.svg": svg for name, svg in plots.items()}, plots_dir)
+    return Rendered(text, {plots_dir / f"{name}.svg": svg for name, svg in plots.items()}, plots_dir, links, views,
+                    results, Path(html) if html is not None else default_html(results_dir))
 
 
 def render_results(results_dir: str | Path, output: str | Path | None = None) -> str:
@@ -640,22 +661,23 @@ def render_results(results_dir: str | Path, output: str | Path | None = None) ->
 
 
 def _stale_plots(rendered: Rendered) -> list[Path]:
-    """Plot files that are not what the results render to, and old ones the results no longer make."""
-    stale = [p for p, svg in sorted(rendered.plots.items()) if not p.is_file() or p.read_bytes() != svg]
+    """Plot and page files that are not what the results render to, and old plots the results no
+    longer make."""
+    stale = [p for p, data in sorted(rendered.files().items()) if not p.is_file() or p.read_bytes() != data]
     if rendered.plots_dir.is_dir():
         stale += sorted(p for p in rendered.plots_dir.glob("*.svg") if p not in rendered.plots)
     return stale
 
 
-def write_leaderboard(results_dir: str | Path, output: str | Path) -> str:
-    """Render and write ``output`` and the plots atomically (a rename, so readers never see half a
-    file); an SVG in the plots folder that the results no longer make is removed."""
-    rendered = render_all(results_dir, output)
-    for path, svg in rendered.plots.items():
-        if not path.is_file() or path.read_bytes() != svg:
+def write_leaderboard(results_dir: str | Path, output: str | Path, html: str | Path | None = None) -> str:
+    """Render and write ``output``, the plots and the HTML page atomically (a rename, so readers
+    never see half a file); an SVG in the plots folder that the results no longer make is removed."""
+    rendered = render_all(results_dir, output, html)
+    for path, data in rendered.files().items():
+        if not path.is_file() or path.read_bytes() != data:
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(path) as f:
-                f.write(svg)
+                f.write(data)
     if rendered.plots_dir.is_dir():
         for path in rendered.plots_dir.glob("*.svg"):
             if path not in rendered.plots:
@@ -665,15 +687,16 @@ def write_leaderboard(results_dir: str | Path, output: str | Path) -> str:
     return rendered.text
 
 
-def check_leaderboard(results_dir: str | Path, output: str | Path) -> tuple[bool, str]:
-    """(whether ``output`` and the plots match what the results render to, a unified diff from the
-    file to that plus one line per stale plot)."""
-    rendered = render_all(results_dir, output)
+def check_leaderboard(results_dir: str | Path, output: str | Path, html: str | Path | None = None) -> tuple[bool, str]:
+    """(whether ``output``, the plots and the HTML page match what the results render to, a unified
+    diff from the file to that plus one line per stale plot or page)."""
+    rendered = render_all(results_dir, output, html)
     output = Path(output)
     current = output.read_bytes().decode("utf-8", errors="replace") if output.exists() else ""
     stale = _stale_plots(rendered)
-    report = "".join(f"plot {p} is stale: "
-                     f"{'missing' if p in rendered.plots and not p.is_file() else 'not made by the results' if p not in rendered.plots else 'differs'}\n"
+    made = rendered.files()
+    report = "".join(f"{'page' if p == rendered.html_path else 'plot'} {p} is stale: "
+                     f"{'missing' if p in made and not p.is_file() else 'not made by the results' if p not in made else 'differs'}\n"
                      for p in stale)
     if current == rendered.text and not stale:
         return True, ""
