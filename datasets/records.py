@@ -334,4 +334,16 @@ _RECORDS = (
 
 #: name -> record, in catalogue order (the order of the suite ``all`` and of ``data status``)
 RECORDS: dict[str, DatasetRecord] = {record.name: record for record in _RECORDS}
+
+# (classes, test images) of each test split as zsbench reads it, as published: Zhou et al.'s
+# split_zhou_*.json for the CoOp datasets, the official evaluation sets otherwise (ImageNet's and
+# Places365's validation sets, CUB-200-2011's test list). `zsbench list datasets` shows them until
+# the data is here, then the counts read from it.
+PUBLISHED_SIZES: dict[str, tuple[int, int]] = {
+    "imagenet": (1000, 50_000), "imagenet-v2": (1000, 10_000), "imagenet-sketch": (1000, 50_889),
+    "imagenet-a": (200, 7_500), "imagenet-r": (200, 30_000), "caltech101": (100, 2_465),
+    "oxford-pets": (37, 3_669), "stanford-cars": (196, 8_041), "flowers102": (102, 2_463), "food101": (101, 30_300),
+    "fgvc-aircraft": (100, 3_333), "sun397": (397, 19_850), "dtd": (47, 1_692), "eurosat": (10, 8_100),
+    "ucf101": (101, 3_783), "cub": (200, 5_794), "places365": (365, 36_500),
+}
 IMAGENET_FAMILY = tuple(name for name, record in RECORDS.items() if record.family == "imagenet")

@@ -12,7 +12,7 @@ from .catalog import inspect_local
 from .errors import DatasetFormatError
 from .local_layouts import MissingDataError
 from .paths import resolve_data_root
-from .records import RECORDS, DatasetRecord
+from .records import PUBLISHED_SIZES, RECORDS, DatasetRecord
 
 
 @dataclass
@@ -75,8 +75,9 @@ class DatasetListing:
 
 
 def dataset_listing(data_root: Path | str | None = None, names: list[str] | None = None) -> list[DatasetListing]:
-    """Every registered dataset (or ``names``): class count and test size where known without
-    downloading (a real dataset's once its local data is here), its family, whether it is here.
+    """Every registered dataset (or ``names``): class count and test size (a real dataset's as
+    published, ``PUBLISHED_SIZES``, until its local data is here, then as read), its family, whether
+    it is here.
     Real datasets are only inspected (their test split's file list), never loaded."""
     from zsbench.harness.core.registry import DATASETS
 
@@ -89,7 +90,7 @@ def dataset_listing(data_root: Path | str | None = None, names: list[str] | None
             here = "generated" if str(dataset.source).startswith("generated") else "yes"
             rows.append(DatasetListing(name, dataset.n_classes, dataset.test_size, dataset.family, here))
             continue
-        status = DatasetListing(name, None, None, spec.family, "no")
+        status = DatasetListing(name, *PUBLISHED_SIZES.get(name, (None, None)), spec.family, "no")
         try:
             data = inspect_local(spec, root)
         except (MissingDataError, DatasetFormatError):

@@ -220,10 +220,31 @@ def test_list_datasets_shows_classes_test_size_family_and_whether_here(tmp_path)
                               if line.startswith("│"))}
     assert rows["toy"] == ["toy", "12", "600", "imagenet", "generated"]
     assert rows["toy-fine"] == ["toy-fine", "5", "250", "-", "generated"]
-    assert rows["imagenet"] == ["imagenet", "?", "?", "imagenet", "no"]
+    assert rows["imagenet"] == ["imagenet", "1000", "50000", "imagenet", "no"]  # as published, until it is here
+    assert rows["dtd"] == ["dtd", "47", "1692", "-", "no"]
     only = runner.invoke(app, ["list", "datasets", "--name", "toy-*"], env={"COLUMNS": "120"})
     names = [line.split("│")[1].strip() for line in only.output.splitlines() if line.startswith("│")]
     assert names == ["toy-a", "toy-fine", "toy-r", "toy-sketch", "toy-v2"]
+
+
+def test_list_datasets_reads_the_sizes_of_a_dataset_that_is_here(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("local_layouts_tests", Path(__file__).parent / "test_datasets_local.py")
+    local = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(local)
+    dtd = next(case for case in local.ZHOU_CASES if case[0] == "dtd")
+    split = local.make_zhou(tmp_path, dtd)  # 2 classes, a few images per split
+    res = runner.invoke(app, ["list", "datasets", "--data-root", str(tmp_path), "--name", "dtd"], env={"COLUMNS": "120"})
+    row = next([x.strip() for x in line.split("│")[1:-1]] for line in res.output.splitlines() if line.startswith("│"))
+    assert row == ["dtd", "2", str(len(split["test"])), "-", "yes"]
+
+
+def test_every_real_dataset_has_its_published_size():
+    from zsbench.datasets.records import PUBLISHED_SIZES, RECORDS
+
+    assert set(PUBLISHED_SIZES) == set(RECORDS)
+    assert all(classes > 1 and images > classes for classes, images in PUBLISHED_SIZES.values())
 
 
 def _fake_hf_cache(root, repo: str, filename: str) -> None:

@@ -244,7 +244,7 @@ def list_(
         for entry in dataset_listing(data_root, names=[n for n, _ in registry.DATASETS.items() if wanted(n)]):
             table.add_row(entry.name, str(entry.n_classes) if entry.n_classes else "?", str(entry.test_size) if entry.test_size else "?",
                           entry.family or "-", entry.here)
-        table.caption = "?: known once the data is here (`zsbench data status`)"
+        table.caption = "absent real datasets: the published split sizes; ?: known once the data is here (`zsbench data status`)"
     elif what == "suites":
         table.add_column("suite"), table.add_column("datasets"), table.add_column("averages")
         for suite, s in registry.SUITES.items():
