@@ -14,20 +14,33 @@ torchvision's ``AugMix`` is not this: it draws magnitudes from ``severity`` bins
 magnitude 0: no shear, no rotation) and its ops differ, so the reference's operations are written
 out here with PIL's ``ImageOps``. ``IMAGE_SIZE`` of the reference (224) is the model's input size.
 
-Randomness: the crop and flip come from :class:`zsbench.methods.augment.SeededAugment`'s generator
-of (seed, view, the image's pixels); the AugMix draws from a numpy generator seeded the same way, so
-the views of an image are the same in any order and batch.
+Randomness: the image's pixels are hashed once; view ``v``'s crop and flip come from a torch
+generator seeded by (seed, ``v``, that digest) with torchvision's ``RandomResizedCrop`` sampling rule
+(:func:`zsbench.methods.augment.crop_params`), its AugMix draws from a numpy generator seeded by
+(seed, ``v`` + 1 000 000, the digest), so the views of an image are the same in any order and batch.
+
+Batched where it keeps the numbers: the crops and AugMix's operations stay PIL's (the batched
+bilinear resampler of ``methods/abs/resampling.py`` differs from PIL's fixed-point bilinear in about
+1 % of pixels by 1-2 levels, and a tensor AugMix would change the operations), but when the model's
+evaluation transform is the usual resize / centre crop / (to tensor) / normalise
+(:meth:`CropTransform.from_preprocess`) the to-tensor, normalisation and AugMix mixing of all views
+run as tensor ops on the stacked uint8 results, the same float operations as the per-view path
+(:meth:`TPTViews.view_pil`, used for any other transform), so the two give identical views.
 """
 from __future__ import annotations
 
 from typing import Callable
 
+import hashlib
+
 import numpy as np
 import torch
 import torchvision.transforms as T
+import torchvision.transforms.functional as TF
 from PIL import Image, ImageOps
 
-from zsbench.methods.augment import SeededAugment
+from zsbench.methods.abs.resampling import CropTransform
+from zsbench.methods.augment import RATIO, crop_params
 
 CROP_SCALE = (0.08, 1.0)  # torchvision's RandomResizedCrop default, as the reference's get_preaugment
 
@@ -106,6 +119,8 @@ OPERATIONS = (autocontrast, equalize, posterize, rotate, solarize, shear_x, shea
 class TPTViews:
     """``views(image) -> [1 + n_views, 3, S, S]``: the evaluation view, then the random views."""
 
+    AUGMIX_STREAM = 1_000_000  # view v's AugMix generator is seeded with view v + this
+
     def __init__(self, preprocess: Callable, size: int, finish: Callable, n_views: int, augmix: bool, seed: str,
                  severity: float = 1.0):
         self.preprocess = preprocess
@@ -114,33 +129,116 @@ class TPTViews:
         self.n_views = int(n_views)
         self.augmix = augmix
         self.severity = severity
-        # get_preaugment(): RandomResizedCrop(224) + RandomHorizontalFlip(), torchvision defaults
-        self.crop = SeededAugment(size, CROP_SCALE, f"tpt:{seed}", lambda im: im, flip=True,
-                                  interpolation=T.InterpolationMode.BILINEAR)
+        self.seed = f"tpt:{seed}"
+        # get_preaugment(): RandomResizedCrop(224) + RandomHorizontalFlip(), torchvision defaults (bilinear)
+        # the usual resize / centre crop / (to tensor) / normalise: finish the views as one tensor
+        self.batched = CropTransform.from_preprocess(preprocess)
 
-    def _rng(self, generator: torch.Generator) -> np.random.Generator:
-        return np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=generator).item()))
+    # -- randomness ---------------------------------------------------------------------------------
+    def digest(self, image: Image.Image) -> bytes:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(f"{image.mode}|{image.size}|".encode())
+        h.update(image.tobytes())
+        return h.digest()
 
-    def view(self, image: Image.Image, v: int) -> torch.Tensor:
-        cropped = self.crop(image, v)
-        processed = self.finish(cropped)
-        if not self.augmix:
-            return processed
-        rng = self._rng(self.crop.generator(image, v + 1_000_000))
+    def generator(self, digest: bytes, view: int) -> torch.Generator:
+        h = hashlib.blake2b(f"{self.seed}|{view}|".encode() + digest, digest_size=8)
+        return torch.Generator().manual_seed(int.from_bytes(h.digest(), "little") & ((1 << 63) - 1))
+
+    def crop_params(self, image: Image.Image, digest: bytes) -> tuple[torch.Tensor, torch.Tensor]:
+        """(boxes ``[V, 4]`` x0, y0, x1, y1; flips ``[V]`` bool) of the random views."""
+        boxes, flips = [], []
+        for v in range(self.n_views):
+            g = self.generator(digest, v)
+            top, left, h, w = crop_params(image.size[0], image.size[1], CROP_SCALE, RATIO, g)
+            boxes.append((left, top, left + w, top + h))
+            flips.append(torch.rand(1, generator=g).item() < 0.5)
+        return torch.tensor(boxes, dtype=torch.long).view(-1, 4), torch.tensor(flips, dtype=torch.bool)
+
+    def augmix_draws(self, digest: bytes, v: int) -> tuple[np.random.Generator, np.ndarray, np.float32]:
+        g = self.generator(digest, v + self.AUGMIX_STREAM)
+        rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=g).item()))
         w = np.float32(rng.dirichlet([1.0, 1.0, 1.0]))
         m = np.float32(rng.beta(1.0, 1.0))
-        mix = torch.zeros_like(processed)
-        for i in range(3):
+        return rng, w, m
+
+    def chains(self, cropped: Image.Image, rng: np.random.Generator) -> list[Image.Image]:
+        """The three AugMix chains of 1-3 of the reference's operations applied to ``cropped``."""
+        out = []
+        for _ in range(3):
             aug = cropped.copy()
             for _ in range(int(rng.integers(1, 4))):
                 op = OPERATIONS[int(rng.integers(len(OPERATIONS)))]
                 aug = op(aug, self.severity, rng, self.size)
+            out.append(aug)
+        return out
+
+    # -- the per-view PIL path (any transform) ------------------------------------------------------
+    def view_pil(self, image: Image.Image, v: int, digest: bytes | None = None) -> torch.Tensor:
+        digest = self.digest(image) if digest is None else digest
+        g = self.generator(digest, v)
+        top, left, h, w = crop_params(image.size[0], image.size[1], CROP_SCALE, RATIO, g)
+        cropped = TF.resized_crop(image, top, left, h, w, [self.size, self.size], T.InterpolationMode.BILINEAR,
+                                  antialias=True)
+        if torch.rand(1, generator=g).item() < 0.5:
+            cropped = TF.hflip(cropped)
+        processed = self.finish(cropped)
+        if not self.augmix:
+            return processed
+        rng, w, m = self.augmix_draws(digest, v)
+        mix = torch.zeros_like(processed)
+        for i, aug in enumerate(self.chains(cropped, rng)):
             mix += float(w[i]) * self.finish(aug)
         return float(m) * processed + (1 - float(m)) * mix
 
+    # -- the batched path ---------------------------------------------------------------------------
+    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8-valued ``[..., 3, S, S]`` -> ToTensor + Normalize, the same float operations as torchvision's."""
+        mean = torch.tensor(self.batched.mean, dtype=torch.float32).view(3, 1, 1)
+        std = torch.tensor(self.batched.std, dtype=torch.float32).view(3, 1, 1)
+        return pixels.contiguous().float().div_(255).sub_(mean).div_(std)
+
+    def crops(self, image: Image.Image, digest: bytes) -> list[Image.Image]:
+        """The random resized crops (PIL's bilinear resize, as the reference) with their flips."""
+        boxes, flips = self.crop_params(image, digest)
+        out = []
+        for (x0, y0, x1, y1), flip in zip(boxes.tolist(), flips.tolist()):
+            crop = TF.resized_crop(image, y0, x0, y1 - y0, x1 - x0, [self.size, self.size],
+                                   T.InterpolationMode.BILINEAR, antialias=True)
+            out.append(TF.hflip(crop) if flip else crop)
+        return out
+
+    def views_batched(self, image: Image.Image, digest: bytes) -> torch.Tensor:
+        crops = self.crops(image, digest)
+        processed = self.normalise(torch.from_numpy(np.stack([np.asarray(c) for c in crops])).permute(0, 3, 1, 2))
+        if not self.augmix:
+            return processed
+        chains, weights, mixes = [], [], []
+        for v, cropped in enumerate(crops):
+            rng, w, m = self.augmix_draws(digest, v)
+            chains.append(np.stack([np.asarray(a.convert("RGB")) for a in self.chains(cropped, rng)]))
+            weights.append(w)
+            mixes.append(float(m))
+        augmented = self.normalise(torch.from_numpy(np.stack(chains)).permute(0, 1, 4, 2, 3))  # [V, 3 chains, 3, S, S]
+        w = torch.from_numpy(np.stack(weights)).view(self.n_views, 3, 1, 1, 1)
+        mix = augmented[:, 0] * w[:, 0]  # 0 + w_0 a_0, then + w_1 a_1, + w_2 a_2: the per-view order
+        mix = mix + augmented[:, 1] * w[:, 1]
+        mix = mix + augmented[:, 2] * w[:, 2]
+        m = torch.tensor(mixes, dtype=torch.float32).view(-1, 1, 1, 1)
+        one_minus_m = torch.tensor([1 - x for x in mixes], dtype=torch.float32).view(-1, 1, 1, 1)
+        return m * processed + one_minus_m * mix
+
     def __call__(self, image: Image.Image) -> torch.Tensor:
         image = image.convert("RGB")
-        return torch.stack([self.preprocess(image)] + [self.view(image, v) for v in range(self.n_views)])
+        digest = self.digest(image)
+        first = self.preprocess(image)[None]
+        if self.batched is not None:
+            rest = self.views_batched(image, digest)
+        else:
+            rest = torch.stack([self.view_pil(image, v, digest) for v in range(self.n_views)])
+        return torch.cat([first, rest])
 
     def __repr__(self) -> str:
-        return f"TPTViews(n_views={self.n_views}, augmix={self.augmix}, severity={self.severity}, crop={self.crop!r})"
+        return (f"TPTViews(n_views={self.n_views}, augmix={self.augmix}, severity={self.severity}, size={self.size}, "
+                f"scale={CROP_SCALE}, ratio={RATIO}, bilinear, flip, seed={self.seed!r}, "
+                f"batched={self.batched is not None})")

@@ -2,8 +2,11 @@
 CoOp encoding 200 epochs x 192 augmented images per seed).
 
 The few-shot methods at their reference defaults on the toy world, 16 shots, seeds 1-3, against
-zero-shot ``clip-e``: GDA, CoOp and Tip-Adapter-F must beat it on ``toy`` (averaged over the seeds);
-the linear probe and training-free Tip-Adapter do not (strict xfail with the measured numbers). Every number,
+zero-shot ``clip-e``: GDA, CoOp and Tip-Adapter-F must beat it on ``toy`` (averaged over the seeds).
+The linear probe and the training-free Tip-Adapter are run and printed, not asserted: on toy they do
+not beat ``clip-e`` (Tip-Adapter's text term is the dataset's single template, as the reference's
+per-dataset ``template``, which ``clip`` scores on its own; ``clip-e`` is the 8-template ensemble),
+and a test encoding that measured outcome would only restate it. Every number,
 ZPE's against the equal-weight ensemble of the same prompt pool included, is printed
 (``pytest -s``) along with the run's leaderboard (under the test's temporary folder). CoCoOp is left
 out to keep the time down; ``zsbench run --method gda,coop,cocoop,zpe,zpe-equal --suite toy --shots 16``
@@ -27,7 +30,7 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 pytestmark = pytest.mark.toy_accuracy
 
-METHODS = ["clip-e", "gda", "coop", "lp", "tip-adapter", "tip-adapter-f", "zpe", "zpe-select", "zpe-equal"]  # CoCoOp (+~75 s): see the CLI run
+METHODS = ["clip", "clip-e", "gda", "coop", "lp", "tip-adapter", "tip-adapter-f", "zpe", "zpe-select", "zpe-equal"]  # CoCoOp (+~75 s): see the CLI run
 SEEDS = (1, 2, 3)
 
 
@@ -84,11 +87,3 @@ def test_few_shot_methods_beat_zero_shot_clip_on_toy(toy_accuracies):
     assert len(acc["tip-adapter-f"]) == 3
     assert statistics.mean(acc["tip-adapter-f"]) > zero_shot, (acc["tip-adapter-f"], zero_shot)
 
-
-@pytest.mark.xfail(strict=True, reason="measured on toy, 16 shots, seeds 1-3: lp 51.67/55.00/49.33 and tip-adapter "
-                   "54.33/53.83/54.00 against clip-e 54.17 (their text term / probe is chosen on 48 val images); "
-                   "strict: this fails loudly once they do beat clip-e")
-@pytest.mark.parametrize("method", ["lp", "tip-adapter"])
-def test_lp_and_tip_adapter_beat_zero_shot_clip_on_toy(toy_accuracies, method):
-    assert len(toy_accuracies[method]) == 3
-    assert statistics.mean(toy_accuracies[method]) > toy_accuracies["clip-e"][0], toy_accuracies[method]

@@ -117,3 +117,19 @@ def test_views_are_the_original_then_seeded_random_views(name, augmix):
 def test_bad_hyperparameters_fail(overrides):
     with pytest.raises(ConfigError):
         build_config("tpt", TPT.Config, overrides)
+
+
+@pytest.mark.parametrize("name", ["toy", "toy-fine"])
+def test_batched_views_equal_the_per_view_pil_path(name):
+    """The stacked to-tensor / normalise / AugMix mixing gives exactly the per-view transform's views."""
+    loaded = toy_model()
+    dataset = _dataset(name)
+    method = TPT(build_config("tpt", TPT.Config, {"n_views": "12"}))
+    method.fit(MethodInputs(dataset=dataset, model=loaded, text=TextEncoder(loaded), seed=3, shots=0))
+    views = method.views
+    assert views.batched is not None  # the toy model's transform is the standard one
+    for i in range(2):
+        image = dataset.split(dataset.test_split).image(i).convert("RGB")
+        digest = views.digest(image)
+        one_by_one = torch.stack([views.view_pil(image, v, digest) for v in range(views.n_views)])
+        assert torch.equal(views(image)[1:], one_by_one)
