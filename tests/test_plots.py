@@ -145,3 +145,18 @@ def test_check_covers_the_plots(tmp_path, registered):
     assert not ok and f"plot {orphan} is stale: not made by the results" in report
     write_leaderboard(results_dir, board)
     assert not orphan.exists() and check_leaderboard(results_dir, board) == (True, "")
+
+
+def test_the_plot_uses_the_latency_column_that_times_the_most_rows(tmp_path, registered):
+    results_dir = tmp_path / "results"
+    writer = RunWriter(results_dir)
+    odd = dict(row("tpt", "dtd", 50.0, 300.0), device_name="A CPU (1 threads)")  # sorts first, one row only
+    writer.append(odd)
+    writer.append(dict(row("tpt", "eurosat", 60.0, 300.0), device_name="A CPU (1 threads)"))
+    for method, latency in (("clip", 2.0), ("clip-e", 2.1)):
+        for dataset in ("dtd", "eurosat"):
+            writer.append(row(method, dataset, 55.0, latency))
+    view = suite_views(load_results(results_dir), [FEW])[0]
+    assert list(view.columns.values()) == [1, 2]
+    svg = render_plots([view])["few"].decode()
+    assert "few: avg against latency (2 rows)" in svg and "latency column [2]: cpu, Test CPU" in svg

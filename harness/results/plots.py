@@ -115,7 +115,8 @@ def _device_where(key) -> str:
 
 
 def accuracy_latency_figure(view: "SuiteView") -> "Figure | None":
-    """x: ms per image (the suite's first latency column, log scale), y: the suite average; one
+    """x: ms per image (the suite's latency column that times the most rows, the first of equals;
+    log scale), y: the suite average; one
     labelled point per table row (method and model), error bars over seeds: the lowest and highest
     seed's latency, the sample standard deviation of the seeds' suite averages. None without a row
     that has both."""
@@ -125,7 +126,7 @@ def accuracy_latency_figure(view: "SuiteView") -> "Figure | None":
 
     if not view.columns:
         return None
-    key = next(iter(view.columns))
+    key = max(view.columns, key=lambda k: (sum(bool(m.latency.get(k)) for m in view.measured), -view.columns[k]))
     many_models = len({(m.model, m.pretrained) for m in view.measured}) > 1
     rows = []
     for m in view.measured:
