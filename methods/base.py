@@ -100,6 +100,20 @@ class MethodInputs:
         key = self.cache.key(kind=kind, model=self.model.identity, precision=self.model.precision, **parts)
         return self.cache.get_or_compute(key, compute)
 
+    def search_features(self, on_test: bool = False) -> tuple[str, torch.Tensor, torch.Tensor]:
+        """(split name, features, labels) a few-shot method searches its hyperparameters on: the
+        few-shot validation subset (the training subset when there is none), or with ``on_test``
+        the references' choice, the source's whole validation split (its test split when it has no
+        validation split)."""
+        fs = self.fewshot
+        if on_test:
+            source = fs.source
+            split = source.split(source.val_split or source.test_split)
+            return ("val" if source.val_split else "test"), self.encode_images(split), split.labels
+        if fs.val is not None:
+            return "fewshot-val", self.encode_images(fs.val), fs.val.labels
+        return "fewshot-train", self.encode_images(fs.train), fs.train.labels
+
     def progress_bar(self, description: str, total: int) -> Callable[..., None]:
         """``advance(n=1, status=None)`` for a loop of ``total`` steps: the run's reporter, or a
         no-op without one."""

@@ -139,17 +139,6 @@ class GDA(Method):
         views = augmented_views(inputs, fs.train, scale, self.config.augment_views, f"seed{inputs.seed}", "gda")
         return views.flatten(0, 1), fs.train.labels.repeat(self.config.augment_views)
 
-    def _alpha_data(self, inputs: MethodInputs) -> tuple[str, torch.Tensor, torch.Tensor]:
-        fs = inputs.fewshot
-        source = fs.source
-        if self.config.alpha_on_test:
-            name = source.val_split if source.val_split else source.test_split
-            split = source.split(name)
-            return ("val" if source.val_split else "test"), inputs.encode_images(split), split.labels
-        if fs.val is not None:
-            return "fewshot-val", inputs.encode_images(fs.val), fs.val.labels
-        return "fewshot-train", inputs.encode_images(fs.train), fs.train.labels
-
     def _fit_head(self, inputs: MethodInputs, text_weights: torch.Tensor) -> dict:
         advance = inputs.progress_bar("GDA fit", 3)  # the three stages of the fit, each seconds long
         advance(0, status=f"encoding {self.config.augment_views} augmented views")
@@ -157,7 +146,7 @@ class GDA(Method):
         advance(1, status="class means and shared covariance")
         weights, bias = gda_head(features, labels, len(inputs.fewshot.source.classnames))
         advance(1, status=f"searching alpha over {len(self.config.alphas)} values")
-        split_name, val_features, val_labels = self._alpha_data(inputs)
+        split_name, val_features, val_labels = inputs.search_features(self.config.alpha_on_test)
         text_logits = linear_head(val_features, text_weights, self.config.logit_scale)
         gda_logits = linear_head(val_features, weights, bias=bias)
         alpha, acc = search_alpha(text_logits, gda_logits, val_labels, self.config.alphas)

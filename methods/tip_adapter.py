@@ -213,17 +213,6 @@ class TipAdapter(Method):
         values = F.one_hot(fs.train.labels, len(fs.source.classnames)).float()
         return keys, values
 
-    def search_data(self, inputs: MethodInputs) -> tuple[str, torch.Tensor, torch.Tensor]:
-        fs = inputs.fewshot
-        source = fs.source
-        if self.config.search_on_test:
-            name = source.val_split if source.val_split else source.test_split
-            split = source.split(name)
-            return ("val" if source.val_split else "test"), inputs.encode_images(split), split.labels
-        if fs.val is not None:
-            return "fewshot-val", inputs.encode_images(fs.val), fs.val.labels
-        return "fewshot-train", inputs.encode_images(fs.train), fs.train.labels
-
     def test_data(self, inputs: MethodInputs) -> tuple[torch.Tensor, torch.Tensor]:
         split = inputs.fewshot.source.split(inputs.fewshot.source.test_split)
         return inputs.encode_images(split), split.labels
@@ -240,7 +229,7 @@ class TipAdapter(Method):
     def _fit(self, inputs: MethodInputs, text_weights: torch.Tensor) -> dict:
         ref = self.resolved(inputs.fewshot.source)
         keys, values = self.cache_model(inputs)
-        split, features, labels = self.search_data(inputs)
+        split, features, labels = inputs.search_features(self.config.search_on_test)
         beta, alpha, acc = self._search(text_weights, features, labels, keys, values, ref)
         return {"keys": keys, "values": values, "beta": beta, "alpha": alpha, "tip_beta": beta, "tip_alpha": alpha,
                 "tip_search_acc": float(acc), "tip_search_split": split, "tip_beta_max": float(ref["beta_max"]),
@@ -274,7 +263,7 @@ class TipAdapterF(TipAdapter):
         keys, values = self.cache_model(inputs)
         views = augmented_views(inputs, fs.train, (self._scale_min(fs.source), 1.0), epochs, f"seed{inputs.seed}",
                                 "tip-adapter-f")
-        split, features, labels = self.search_data(inputs)
+        split, features, labels = inputs.search_features(self.config.search_on_test)
         if cfg.search_on_test:
             select_features, select_labels = self.test_data(inputs)
         else:

@@ -248,11 +248,12 @@ def cached_pretrained(name: str, tag: str, hf_cache: str | Path | None = None, u
 
 
 @contextmanager
-def _quiet_download_error():
-    """open_clip logs ``ERROR:root:Failed to download ...`` before raising; our error (with the fix)
-    is the one message a user should see."""
+def _dropped_log_lines(prefix: str):
+    """Root-logger records starting with ``prefix`` are dropped: open_clip logs ``Failed to
+    download ...`` before raising (our error, with the fix, is the one message a user should see)
+    and "No pretrained weights loaded" for a model built without weights (ours are loaded next)."""
     def drop(record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Failed to download")
+        return not str(record.msg).startswith(prefix)
 
     root = logging.getLogger()
     root.addFilter(drop)
@@ -267,7 +268,7 @@ def _create(name: str, pretrained: str | None, hint: str, **kwargs):
     must load them strictly (``require_pretrained``), so random initial weights are not drawn first."""
     weighted = pretrained is not None or name.startswith(open_clip.factory.HF_HUB_PREFIX)
     try:
-        with no_random_init() if weighted else nullcontext(), _quiet_download_error():
+        with no_random_init() if weighted else nullcontext(), _dropped_log_lines("Failed to download"):
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained,
                                                                          require_pretrained=weighted, **kwargs)
     except Exception as err:  # open_clip raises RuntimeError/OSError subclasses from huggingface_hub
@@ -318,7 +319,7 @@ def _load_local(name: str, weights: _Weights):
         return model, preprocess
     # open_clip loads the markers strictly (and fails) unless the file is a TorchScript archive;
     # the strict load below overwrites every weight
-    with _quiet_random_init_warning(), no_random_init():
+    with _dropped_log_lines("No pretrained weights loaded"), no_random_init():
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
     try:
         state = open_clip.factory.load_state_dict(str(path))  # unwraps "state_dict" and "module." as open_clip does
@@ -421,15 +422,3 @@ def _activation_mismatch(name: str, pretrained: str, quick: bool, why: str) -> s
     return f"--pretrained {pretrained}: these weights were trained with GELU ({why}) but --model {name} builds QuickGELU; {fix}"
 
 
-@contextmanager
-def _quiet_random_init_warning():
-    """open_clip logs "initialized randomly" for a model built without weights; ours are loaded next."""
-    def drop(record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("No pretrained weights loaded")
-
-    root = logging.getLogger()
-    root.addFilter(drop)
-    try:
-        yield
-    finally:
-        root.removeFilter(drop)
