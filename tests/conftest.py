@@ -29,6 +29,31 @@ def toy_model():
 
 
 @pytest.fixture
+def fewshot_inputs(tmp_path, toy_model):
+    """``build(dataset="toy", shots=2, seed=1, test_images=None)``: the :class:`MethodInputs` the
+    runner hands a few-shot method, built with the runner's own helpers on the toy model; every call
+    in one test shares one feature cache (so a shifted domain reuses its source's fitted state)."""
+    import functools
+
+    from zsbench.harness.core.registry import DATASETS
+    from zsbench.harness.evaluation.runner import Runner, RunSpec
+    from zsbench.harness.models.text_encoding import TextEncoder
+    from zsbench.methods.base import MethodInputs
+
+    def build(dataset: str = "toy", shots: int = 2, seed: int = 1, test_images: int | None = None) -> MethodInputs:
+        runner = Runner(RunSpec(methods=[], datasets=[dataset], shots=shots, cache_dir=tmp_path / "cache"))
+        data = DATASETS.get(dataset)()
+        features = None
+        if test_images is not None:
+            features = runner._encode(toy_model, data.split(data.test_split).subset(range(test_images)))
+        return MethodInputs(dataset=data, model=toy_model, text=TextEncoder(toy_model, runner.cache), seed=seed,
+                            shots=shots, image_features=features, fewshot=runner._fewshot(data, shots, seed),
+                            encode_images=functools.partial(runner._encode, toy_model), cache=runner.cache)
+
+    return build
+
+
+@pytest.fixture
 def counted_models(monkeypatch):
     """Every model a Runner loads, each with ``.calls``: the images its image encoder has seen."""
     from zsbench.harness.evaluation import runner as runner_module

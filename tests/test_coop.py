@@ -3,7 +3,6 @@ class-token positions, class-specific contexts, a CLIP tokenizer), the schedule 
 follow the reference (Dassl), training lowers the loss, and prompts are cached and reused."""
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from zsbench.harness.models.loading import LoadedModel
-from zsbench.harness.core.registry import DATASETS
 from zsbench.harness.metrics.classification import harmonic_mean
 from zsbench.harness.evaluation.runner import Runner, RunSpec
-from zsbench.harness.models.text_encoding import TextEncoder
-from zsbench.methods.base import MethodInputs
 from zsbench.methods.coop import (
     CoOp,
     class_halves,
@@ -204,19 +200,11 @@ def test_prompts_are_trained_once_and_reused_on_the_shifted_domains(tmp_path):
     assert all(0.0 <= r["acc1"] <= 100.0 and r["n_classes"] == 12 for r in rows.values())
 
 
-def toy_inputs(tmp_path: Path, loaded: LoadedModel, dataset: str = "toy", shots: int = 2, seed: int = 1) -> MethodInputs:
-    """What the runner hands a few-shot method, built with the runner's own helpers."""
-    runner = Runner(RunSpec(methods=[], datasets=[dataset], shots=shots, cache_dir=tmp_path / "cache"))
-    data = DATASETS.get(dataset)()
-    return MethodInputs(dataset=data, model=loaded, text=TextEncoder(loaded, runner.cache), seed=seed, shots=shots,
-                        fewshot=runner._fewshot(data, shots, seed), encode_images=functools.partial(runner._encode, loaded), cache=runner.cache)
-
-
-def test_base_to_new_shares_one_training_on_the_base_classes(tmp_path, toy_model):
+def test_base_to_new_shares_one_training_on_the_base_classes(tmp_path, fewshot_inputs):
     base = CoOp(CoOp.Config(max_epoch=2, n_ctx=2, subsample="base"))
     new = CoOp(CoOp.Config(max_epoch=2, n_ctx=2, subsample="new"))
-    base.fit(toy_inputs(tmp_path, toy_model))
-    new.fit(toy_inputs(tmp_path, toy_model))
+    base.fit(fewshot_inputs())
+    new.fit(fewshot_inputs())
     assert base.class_subset == list(range(6)) and new.class_subset == list(range(6, 12))
     assert base.loss_history == new.loss_history
     assert len(list((tmp_path / "cache" / "prompts").rglob("*.pt"))) == 1
@@ -224,4 +212,4 @@ def test_base_to_new_shares_one_training_on_the_base_classes(tmp_path, toy_model
     feats = F.normalize(torch.randn(5, 128), dim=-1)
     assert base.logits_from_features(feats).shape == (5, 6) and new.logits_from_features(feats).shape == (5, 6)
     with pytest.raises(ValueError, match="class-specific"):
-        CoOp(CoOp.Config(csc=True, subsample="new")).fit(toy_inputs(tmp_path, toy_model))
+        CoOp(CoOp.Config(csc=True, subsample="new")).fit(fewshot_inputs())

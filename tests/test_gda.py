@@ -3,18 +3,14 @@ on synthetic Gaussians, the alpha search (first best, the reference's 0.1 defaul
 views, and the method end to end on the toy world (cached head reused by a shifted domain)."""
 from __future__ import annotations
 
-import functools
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
 from zsbench.harness.core.registry import DATASETS
-from zsbench.harness.evaluation.runner import Runner, RunSpec
 from zsbench.harness.models.text_encoding import TextEncoder
 from zsbench.methods.augment import SeededAugment, ViewsSplit, crop_params, split_preprocess
-from zsbench.methods.base import MethodInputs
 from zsbench.methods.gda import ALPHAS, GDA, class_means, gda_head, search_alpha, shrunk_precision, text_templates
 
 
@@ -127,19 +123,10 @@ def test_augmented_views_are_seeded_by_view_and_pixels(toy_model):
         assert 0 <= top and top + h <= 30 and 0 <= left and left + w <= 50 and h > 0 and w > 0
 
 
-def toy_inputs(tmp_path: Path, loaded, dataset: str, shots: int = 2, seed: int = 1) -> MethodInputs:
-    runner = Runner(RunSpec(methods=[], datasets=[dataset], shots=shots, cache_dir=tmp_path / "cache"))
-    data = DATASETS.get(dataset)()
-    test = data.split(data.test_split).subset(range(24))
-    return MethodInputs(dataset=data, model=loaded, text=TextEncoder(loaded, runner.cache), seed=seed, shots=shots,
-                        image_features=runner._encode(loaded, test), fewshot=runner._fewshot(data, shots, seed),
-                        encode_images=functools.partial(runner._encode, loaded), cache=runner.cache)
-
-
-def test_gda_end_to_end_on_the_toy_world(tmp_path, toy_model):
+def test_gda_end_to_end_on_the_toy_world(tmp_path, toy_model, fewshot_inputs):
     cfg = GDA.Config(augment_views=2)
     on_toy = GDA(cfg)
-    inputs = toy_inputs(tmp_path, toy_model, "toy")
+    inputs = fewshot_inputs("toy", test_images=24)
     on_toy.fit(inputs)
     assert on_toy.alpha in ALPHAS and on_toy.extra_results["gda_alpha_split"] == "fewshot-val"
     feats = inputs.image_features
@@ -149,10 +136,10 @@ def test_gda_end_to_end_on_the_toy_world(tmp_path, toy_model):
     assert torch.allclose(on_toy.text_weights, text, atol=1e-5)
 
     on_shift = GDA(cfg)  # toy-a trains on toy: the same cached head and alpha
-    on_shift.fit(toy_inputs(tmp_path, toy_model, "toy-a"))
+    on_shift.fit(fewshot_inputs("toy-a", test_images=24))
     assert on_shift.alpha == on_toy.alpha and torch.equal(on_shift.weights, on_toy.weights)
     assert len(list((tmp_path / "cache" / "gda-head").rglob("*.pt"))) == 1
 
     on_test = GDA(GDA.Config(augment_views=2, alpha_on_test=True))
-    on_test.fit(toy_inputs(tmp_path, toy_model, "toy"))
+    on_test.fit(fewshot_inputs("toy", test_images=24))
     assert on_test.extra_results["gda_alpha_split"] == "val"  # toy has a val split: the reference's full-val search

@@ -1,8 +1,10 @@
 """Tip-Adapter / Tip-Adapter-F: the cache logits and the search rule against a direct computation of
 the reference's formulas (``utils.py`` search_hp, ``main.py``), the per-dataset reference values,
-the adapter training loop, and bad hyperparameters failing before any model work."""
+the adapter training loop, the cache built from GDA's views, the reference's search-on-test switch
+end to end, and bad hyperparameters failing before any model work."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -10,6 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from zsbench.harness.core.config import ConfigError, build_config
+from zsbench.harness.evaluation.runner import Runner, RunSpec
+from zsbench.methods.gda import GDA, accuracy
 from zsbench.methods.tip_adapter import (TipAdapter, TipAdapterF, cache_logits, reference_config, search_grid,
                                          search_hp, tip_logits, train_adapter)
 
@@ -110,3 +114,72 @@ def test_adapter_training_matches_a_hand_written_loop():
 def test_bad_hyperparameters_fail(method, overrides):
     with pytest.raises(ConfigError):
         build_config(method.name, method.Config, overrides)
+
+
+def test_cache_keys_are_the_mean_of_gdas_views(fewshot_inputs, toy_model, monkeypatch):
+    """Tip-Adapter and GDA run on the same subsets and views: the keys are GDA's view features of
+    each training image, averaged and renormalised, read back from the feature cache."""
+    inputs = fewshot_inputs("toy", shots=4)
+    gda_views, gda_labels = GDA(GDA.Config(augment_views=3)).view_features(inputs)
+    n = len(inputs.fewshot.train)
+    assert gda_views.shape[0] == 3 * n and torch.equal(gda_labels[:n], inputs.fewshot.train.labels)
+
+    encoded = []
+    real = toy_model.model.encode_image
+    monkeypatch.setattr(toy_model.model, "encode_image", lambda pixels, *a, **k: encoded.append(len(pixels)) or real(pixels, *a, **k))
+    keys, values = TipAdapter(TipAdapter.Config(augment_views=3)).cache_model(inputs)
+    assert encoded == []  # GDA's views, from the cache: no image encoded again
+    want = F.normalize(gda_views.reshape(3, n, -1).mean(0), dim=-1)
+    assert torch.equal(keys, want)
+    assert torch.equal(values, F.one_hot(inputs.fewshot.train.labels, 12).float())
+
+    keys_other, _ = TipAdapter(TipAdapter.Config(augment_views=3, crop_scale_min=0.3)).cache_model(inputs)
+    assert sum(encoded) == 3 * n and not torch.allclose(keys_other, keys)  # other crops: other views, encoded
+
+
+def test_search_on_test_reproduces_the_references_choice(fewshot_inputs):
+    """``search_on_test``: beta/alpha searched on the source's whole val split (toy has one), the
+    same as the reference's search_hp over those features; by default on the few-shot val subset;
+    Tip-Adapter-F with the switch picks its epoch on the test split."""
+    inputs = fewshot_inputs("toy", shots=4)
+    default = TipAdapter(TipAdapter.Config(beta_steps=20, alpha_steps=10))
+    default.fit(inputs)
+    on_test = TipAdapter(TipAdapter.Config(beta_steps=20, alpha_steps=10, search_on_test=True))
+    on_test.fit(inputs)
+    assert default.extra_results["tip_search_split"] == "fewshot-val"
+    assert on_test.extra_results["tip_search_split"] == "val"
+
+    data = inputs.dataset
+    for method, split in ((default, inputs.fewshot.val), (on_test, data.split(data.val_split))):
+        features = inputs.encode_images(split)
+        assert len(features) == len(split)
+        beta, alpha, acc = search_hp(100 * features @ method.text_weights.T, features @ method.keys.T, method.values,
+                                     split.labels, search_grid(7, 20), search_grid(3, 10))
+        assert (method.beta, method.alpha, method.extra_results["tip_search_acc"]) == (beta, alpha, acc)
+    assert len(data.split(data.val_split)) > len(inputs.fewshot.val)
+
+    tuned = TipAdapterF(TipAdapterF.Config(beta_steps=5, alpha_steps=5, train_epochs=2, search_on_test=True))
+    tuned.fit(inputs)
+    assert tuned.extra_results["tip_search_split"] == "val" and tuned.extra_results["tip_epochs"] == 2
+    test = data.split(data.test_split)
+    test_features = inputs.encode_images(test)
+    best_epoch_acc = tuned.extra_results["tip_best_epoch_acc"]
+    ref = tuned.resolved(data)
+    # the kept epoch's keys give its recorded accuracy on the *test* split, at the initial beta/alpha
+    assert best_epoch_acc == accuracy(tip_logits(100 * test_features @ tuned.text_weights.T, test_features @ tuned.keys.T,
+                                                 tuned.values, 1.0, ref["init_alpha"]), test.labels)
+
+
+def test_search_on_test_is_part_of_the_results_identity(tmp_path):
+    """The switch reaches the results row through ``--set`` and changes the row's identity."""
+    rows = {}
+    for flag in ("false", "true"):
+        spec = RunSpec(methods=["tip-adapter"], datasets=["toy"], shots=2, seeds=(1,), results_dir=tmp_path / "results",
+                       cache_dir=tmp_path / "cache", overrides=[f"search_on_test={flag}", "beta_steps=10", "alpha_steps=5"],
+                       device="cpu", latency_images=0, limit=60)
+        (evaluation,) = Runner(spec).run()
+        rows[flag] = evaluation.row
+    assert json.loads(rows["true"]["config_json"])["search_on_test"] is True
+    assert json.loads(rows["false"]["config_json"])["search_on_test"] is False
+    assert rows["true"]["out_tip_search_split"] == "val" and rows["false"]["out_tip_search_split"] == "fewshot-val"
+    assert rows["true"]["eval_id"] != rows["false"]["eval_id"]
