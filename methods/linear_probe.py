@@ -28,6 +28,15 @@ Deliberate differences from the reference:
 - The logits are the probe's decision function ``x W^T + b`` (the reference only calls ``predict``,
   whose argmax it is).
 - Sampling is the shared few-shot sampler's (the reference's own ``np.random.choice`` draws differ).
+
+Reproducibility: on one machine the probe is the same every run (and memoised in the cache), but
+not bitwise across CPUs. lbfgs stops at sklearn's default ``tol`` long before the optimum for
+large ``C`` (toy-fine, ``C`` = 1e6: 40 iterations), so where it stops depends on the BLAS kernels
+(OpenBLAS picks them per CPU), and the 4-per-class validation accuracies that pick ``C`` tie
+easily. The toy rows (16 shots, seeds 1-3) re-run on an AMD EPYC machine differed from the Intel
+Xeon ones in 8 of 18 evaluations: up to 2.0 points (toy-fine), with another ``C`` chosen in 2.
+Every other method's accuracies and top-5 predictions were the same on both. Rows record
+``cpu_model``; compare ``lp`` rows from one machine.
 """
 from __future__ import annotations
 
