@@ -1,5 +1,8 @@
 """Data-parallel encoding under torchrun (``harness.scaleout.distributed_encode``): 2 CPU ranks (gloo)
-fill the feature-cache entry bitwise equal to one process's, each batch on exactly one rank."""
+fill the feature-cache entry bitwise equal to one process's at the same thread count (1 here), each
+batch on exactly one rank. Across thread counts the kernels may round differently for some batch
+shapes (MKL on an AMD EPYC: a batch of 10 toy images, 1 thread against 2), so those comparisons
+are to float rounding only."""
 from __future__ import annotations
 
 import os
@@ -34,7 +37,7 @@ def torchrun(cache, *args: str, ranks: int = 2) -> subprocess.CompletedProcess:
     env.pop("OMP_NUM_THREADS", None)
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(ranks),
                           "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", MODULE, "encode",
-                          "--model", "toy-clip", "--dataset", "toy", *args],
+                          "--model", "toy-clip", "--dataset", "toy", "--threads", "1", *args],
                          capture_output=True, text=True, env=env, timeout=180)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
@@ -45,8 +48,14 @@ def toy_split(limit: int):
     return limited(dataset.split(dataset.test_split), limit)
 
 
-def single_process(toy_model, split, batch_size: int, tmp_path) -> torch.Tensor:
-    return image_features(toy_model, "toy", split, FeatureCache(tmp_path / "single"), batch_size)
+def single_process(toy_model, split, batch_size: int, tmp_path, threads: int = 1) -> torch.Tensor:
+    """The entry one process encodes with ``threads`` torch threads (the ranks run with 1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return image_features(toy_model, "toy", split, FeatureCache(tmp_path / f"single-{threads}"), batch_size)
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("world", [2, 3])
@@ -95,6 +104,8 @@ def test_a_rank_without_batches_still_merges(tmp_path, toy_model):
     assert "rank 1/2: encoded 0 images (0 batches)" in out.stdout
     entry = FeatureCache(cache).load(image_features_key(FeatureCache(cache), toy_model, "toy", split))
     assert torch.equal(entry["features"], single_process(toy_model, split, 16, tmp_path))
+    two_threads = single_process(toy_model, split, 16, tmp_path, threads=2)
+    assert torch.allclose(entry["features"], two_threads, rtol=0, atol=1e-5)
 
 
 def test_one_process_without_torchrun_writes_the_same_entry(tmp_path, toy_model, monkeypatch):

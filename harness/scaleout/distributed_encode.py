@@ -8,10 +8,12 @@ ImageNet's 50,000 test images stays one process's work. Here K ranks share that 
 
 - Batch-aligned: one process cuts the split into consecutive batches of B images
   (``batch_partition``), and rank r encodes the batches j with j mod K = r. Each batch holds the
-  same images at the same size as in one process, so its rows are bitwise the same (a forward's
-  result depends on the batch, not on the process or its thread count; the tests check this on
-  CPU). The merged entry is therefore bitwise the single-process one. Cutting by image instead would
-  change the batches' shapes, and with them, possibly, the kernels' rounding.
+  same images at the same size as in one process, so its rows are bitwise the same at the same
+  thread count (a forward's result depends on the batch and the threads, not on the process; the
+  tests check this on CPU). The merged entry is therefore bitwise the single-process one run with
+  the ranks' ``--threads``; with another thread count the kernels may round some batch shapes
+  differently (seen: MKL on an AMD EPYC, a batch of 10 toy images, 1 thread against 2, 7e-7).
+  Cutting by image instead would change the batches' shapes, and with them the kernels' rounding.
 - No padding duplicates: torch's ``DistributedSampler`` pads its index list to a multiple of K by
   repeating indices from the start, so the first batches would be encoded, and merged, twice.
   :class:`RankBatches` gives every batch to exactly one rank. Ranks differ by at most one batch, and

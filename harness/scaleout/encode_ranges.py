@@ -8,7 +8,7 @@ the same pass spreads over as many tasks.
 - Batch-aligned, as in the data-parallel pass (``harness.scaleout.distributed_encode``): the split is
   cut into the one pass's consecutive batches (``batch_partition``) and range i holds a contiguous
   run of them. Each batch is encoded with the same images at the same size as in one pass, so the
-  merged entry is bitwise the single-process one. The number of ranges depends only on N and the
+  merged entry is bitwise the single-process one at the same thread count. The number of ranges depends only on N and the
   chunk size, so every task agrees on the units before it loads a model; which batches a range
   holds depends on the batch size too, which is part of the part files' names, so tasks that
   resolved different batch sizes never mix their parts.
