@@ -167,7 +167,7 @@ def test_search_on_test_reproduces_the_references_choice(fewshot_inputs):
     ref = tuned.resolved(data)
     # the kept epoch's keys give its recorded accuracy on the *test* split, at the initial beta/alpha
     assert best_epoch_acc == accuracy(tip_logits(100 * test_features @ tuned.text_weights.T, test_features @ tuned.keys.T,
-                                                 tuned.values, 1.0, ref["init_alpha"]), test.labels)
+                                                 tuned.values, tuned.config.init_beta, ref["init_alpha"]), test.labels)
 
 
 def test_search_on_test_is_part_of_the_results_identity(tmp_path):
